@@ -1,0 +1,39 @@
+# Two commands do all the set-up on a fresh machine:
+#   make serve   venv + install + build llama.cpp (cached) + assemble Gemma + serve it on 127.0.0.1:8080
+#   make test    the same set-up, then every test
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-12)
+CONFIG  ?= configs/config_gemma3_270m_cpu.yaml
+BINDINGS_VERSION := 0.3.36
+PYTEST_ARGS ?=
+
+.PHONY: install build serve test test-fast bench clean
+
+$(STAMP):
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	# The Python bindings without their own compile: they load our build's libllama (LLAMA_CPP_LIB_PATH).
+	CMAKE_ARGS="-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF" $(BIN)/pip install -q 'llama-cpp-python[server]==$(BINDINGS_VERSION)'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+build: install
+	$(BIN)/launch build --config $(CONFIG)
+
+serve: build
+	$(BIN)/launch --config $(CONFIG)
+
+# Exit code 5 (no tests collected) must not pass as green.
+test: build
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not real" $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,167 @@
+"""Typed, frozen config objects. Built once from validated data; nothing downstream takes a dict.
+
+Field defaults here are launcher's defaults; `None` in EngineParams means "not set:
+leave the engine's own default", so command lines stay short and honest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+EMBEDDED_PREFIX = "embedded:"
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    """The Ascend guide's engine keys (top level of the YAML). Test keeps this in step with the schema."""
+    model_alias: str | None = None
+    n_ctx: int | None = None
+    n_batch: int | None = None
+    n_ubatch: int | None = None
+    n_parallel: int | None = None
+    n_threads: int | None = None
+    n_threads_batch: int | None = None
+    n_threads_http: int | None = None
+    n_gpu_layers: int | str | None = None
+    main_gpu: int | None = None
+    split_mode: str | None = None
+    tensor_split: tuple[float, ...] | None = None
+    use_mmap: bool | None = None
+    use_mlock: bool | None = None
+    check_tensors: bool | None = None
+    defrag_thold: float | None = None
+    no_perf: bool | None = None
+    cont_batching: bool | None = None
+    special: bool | None = None
+    reranking: bool | None = None
+    embeddings: bool | None = None
+    flash_attn: str | None = None
+    chat_template: str | None = None
+    jinja: bool | None = None
+    seed: int | None = None
+    enable_mla: bool | None = None
+    enable_fused_moe: bool | None = None
+    offload_input: bool | None = None
+    enable_ge: bool | None = None
+    display_chat: bool | None = None
+    presample_count: int | None = None
+    enable_cann_flash_attention: bool | None = None
+
+    def set_items(self) -> list[tuple[str, Any]]:
+        """(key, value) for every key the user set, in declaration order."""
+        return [(f.name, getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None]
+
+
+@dataclass(frozen=True)
+class Devices:
+    backend: str = "cpu"
+    ids: tuple[int, ...] | None = None  # None: every visible device
+
+
+@dataclass(frozen=True)
+class Parallel:
+    mode: str = "single"
+    replicas: int = 1
+    devices_per_replica: int | None = None
+    ranks: int = 1
+    tp_size: int = 1
+    dp_size: int = 1
+    ep_size: int = 1
+    moe_tp_size: int = 1
+    hostfile: str | None = None       # absolute after loading
+    rpc_host: str | None = None     # default: loopback on one host
+    rpc_port: int = 50052
+    mpirun: str | None = None
+    mpirun_args: tuple[str, ...] = ()
+
+    @property
+    def uses_mpi(self) -> bool:
+        return self.mode in ("rpc", "ep_tp")
+
+
+@dataclass(frozen=True)
+class Engine:
+    flavor: str = "upstream"
+    kind: str = "llama-server"
+    binary: str | None = None
+    extra_args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    start_timeout: float = 600.0
+    max_restarts: int = 5
+    restart_backoff: float = 1.0
+
+
+@dataclass(frozen=True)
+class Gateway:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    api_key_file: str | None = None
+    api_key_env: str | None = None
+    admin_key_env: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    max_queue: int = 64
+    request_timeout: float = 600.0
+    connect_timeout: float = 5.0
+    log_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class Build:
+    source: str | None = None
+    backend: str | None = None
+    cmake_args: tuple[str, ...] = ()
+    soc_type: str | None = None
+    acl_graph: bool = False
+    cuda_architectures: str | None = None
+    native: bool = True
+
+
+@dataclass(frozen=True)
+class Defaults:
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repeat_penalty: float | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] | None = None
+
+    def as_request_fields(self) -> dict:
+        """OpenAI request fields (llama-server also reads top_k and repeat_penalty)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        if "stop" in out:
+            out["stop"] = list(out["stop"])
+        return out
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One served model: what to load, on which devices, in which parallel layout."""
+    name: str
+    model: str                 # absolute path, or embedded:NAME
+    params: EngineParams
+    devices: Devices
+    parallel: Parallel
+    engine: Engine
+    defaults: Defaults
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """Names a request's `model` field may use: alias, file stem, file name."""
+        names = [self.name]
+        if not self.model.startswith(EMBEDDED_PREFIX):
+            base = self.model.rsplit("/", 1)[-1]
+            names += [base, base[:-5] if base.endswith(".gguf") else base]
+        return tuple(dict.fromkeys(names))
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.model.startswith(EMBEDDED_PREFIX)
+
+
+@dataclass(frozen=True)
+class Config:
+    file: str
+    models: tuple[ModelSpec, ...]
+    gateway: Gateway
+    build: Build

@@ -1,0 +1,102 @@
+"""The shipped JSON Schema, and its errors turned into `Problem`s a person can act on."""
+from __future__ import annotations
+
+import difflib
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Iterator
+
+import jsonschema
+
+from .problems import Problem
+from .source import Source
+
+_TYPE_NAMES = {"integer": "a whole number", "number": "a number", "string": "a string",
+               "boolean": "true or false", "array": "a list", "object": "a mapping"}
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    return json.loads(resources.files("launcher.config").joinpath("schema.json").read_text())
+
+
+def property_schema(path: tuple) -> dict:
+    """The schema of the key at `path` (list indexes skipped), or {}."""
+    node = schema()
+    for part in path:
+        if isinstance(part, int):
+            node = node.get("items", {})
+            continue
+        node = node.get("properties", {}).get(part, {})
+    return node
+
+
+def did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def check(src: Source) -> list[Problem]:
+    validator = jsonschema.Draft202012Validator(schema())
+    problems: list[Problem] = []
+    for error in validator.iter_errors(src.data):
+        problems.extend(_translate(error, src))
+    return sorted(problems, key=lambda p: (p.line, p.column))
+
+
+def _translate(error: jsonschema.ValidationError, src: Source) -> Iterator[Problem]:
+    path = tuple(error.absolute_path)
+    kind = error.validator
+    sch = error.schema if isinstance(error.schema, dict) else {}
+    if kind == "additionalProperties":
+        known = sorted(sch.get("properties", {}))
+        for key in sorted(set(error.instance) - set(known), key=str):
+            hint = did_you_mean(key, known) or f"known keys here: {', '.join(known)}"
+            yield src.problem(path + (key,), f"unknown key {key!r}", hint=hint)
+        return
+    if kind == "required":
+        for key in error.validator_value:
+            if key not in error.instance:
+                desc = property_schema(path + (key,)).get("description", "")
+                yield src.problem(path, f"missing required key {key!r}", hint=desc)
+        return
+    if kind == "enum":
+        allowed = ", ".join(map(str, error.validator_value))
+        hint = did_you_mean(error.instance, error.validator_value) or f"one of: {allowed}"
+        yield src.problem(path, f"expected one of {allowed}", value=error.instance, hint=hint)
+        return
+    if kind == "type":
+        want = error.validator_value
+        want = " or ".join(_TYPE_NAMES.get(t, t) for t in ([want] if isinstance(want, str) else want))
+        yield src.problem(path, f"expected {want}", value=error.instance, hint=_desc(path))
+        return
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
+        yield src.problem(path, f"must be {op} {error.validator_value}", value=error.instance, hint=_desc(path))
+        return
+    if kind in ("oneOf", "anyOf"):
+        # A branch whose type matched failed on something finer: report that one.
+        finer = [e for e in error.context if e.validator not in ("type", "enum")]
+        if finer:
+            yield from _translate(finer[0], src)
+            return
+        yield src.problem(path, "not an accepted value", value=error.instance, hint=_desc(path))
+        return
+    if kind == "minLength":
+        yield src.problem(path, "must not be empty", value=error.instance, hint=_desc(path))
+        return
+    if kind == "minItems":
+        yield src.problem(path, f"needs at least {error.validator_value} item(s)", value=error.instance)
+        return
+    if kind == "uniqueItems":
+        yield src.problem(path, "items must not repeat", value=error.instance)
+        return
+    if kind == "pattern":
+        yield src.problem(path, f"does not match {error.validator_value}", value=error.instance, hint=_desc(path))
+        return
+    yield src.problem(path, error.message, hint=_desc(path))
+
+
+def _desc(path: tuple) -> str:
+    return property_schema(path).get("description", "")

@@ -1,0 +1,99 @@
+"""Which accelerators this machine shows, or a device set assumed for another machine.
+
+Detection asks the vendor tools (`npu-smi`, `nvidia-smi`) and honours the
+`*_VISIBLE_DEVICES` variables the user already exported, the way the runtimes do.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from .errors import LauncherError
+
+BACKENDS = ("cpu", "cann", "cuda")
+VISIBLE_ENV = {"cann": "ASCEND_RT_VISIBLE_DEVICES", "cuda": "CUDA_VISIBLE_DEVICES"}
+# llama.cpp names devices CANN0.. / CUDA0.. after the visible-devices renumbering.
+DEVICE_PREFIX = {"cann": "CANN", "cuda": "CUDA"}
+
+
+@dataclass(frozen=True)
+class DeviceSet:
+    backend: str
+    ids: tuple[int, ...] = ()            # host numbering; empty for cpu
+    memory_mib: tuple[int, ...] = ()     # per id, when known
+    assumed: bool = False                # from --assume-devices, not read off this machine
+
+    def memory_of(self, device_id: int) -> int | None:
+        if len(self.memory_mib) != len(self.ids):
+            return None
+        return self.memory_mib[self.ids.index(device_id)]
+
+
+def parse_assumed(text: str) -> DeviceSet:
+    """`cann:8`, `cuda:2`, `cann:0,2,4` or `cpu` -> DeviceSet."""
+    match = re.fullmatch(r"(cpu|cann|cuda)(?::(\d+|\d+(?:,\d+)+))?", text.strip())
+    if not match:
+        raise LauncherError(f"--assume-devices {text!r}: expected cpu, cann:N, cuda:N or cann:0,1,...")
+    backend, spec = match.groups()
+    if backend == "cpu":
+        return DeviceSet("cpu", assumed=True)
+    if spec is None:
+        raise LauncherError(f"--assume-devices {text!r}: say how many devices, e.g. {backend}:8")
+    ids = tuple(int(x) for x in spec.split(",")) if "," in spec else tuple(range(int(spec)))
+    return DeviceSet(backend, ids, assumed=True)
+
+
+def detect(backend: str) -> DeviceSet:
+    """Devices of `backend` visible to processes started from here."""
+    if backend == "cpu":
+        return DeviceSet("cpu")
+    found = _query_cann() if backend == "cann" else _query_cuda()
+    visible = os.environ.get(VISIBLE_ENV[backend])
+    if visible is not None and visible.strip():
+        allowed = [int(x) for x in visible.split(",") if x.strip().isdigit()]
+        found = [(i, m) for i, m in found if i in allowed]
+    return DeviceSet(backend, tuple(i for i, _ in found), tuple(m for _, m in found))
+
+
+def _query_cuda() -> list[tuple[int, int]]:
+    if not shutil.which("nvidia-smi"):
+        return []
+    out = _run(["nvidia-smi", "--query-gpu=index,memory.total", "--format=csv,noheader,nounits"])
+    rows = []
+    for line in out.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 2 and parts[0].isdigit():
+            rows.append((int(parts[0]), int(float(parts[1]))))
+    return rows
+
+
+def _query_cann() -> list[tuple[int, int]]:
+    if not shutil.which("npu-smi"):
+        return []
+    ids = parse_npu_smi_list(_run(["npu-smi", "info", "-l"]))
+    rows = []
+    for npu in ids:
+        mem = parse_npu_smi_memory(_run(["npu-smi", "info", "-t", "memory", "-i", str(npu)]))
+        rows.append((npu, mem or 0))
+    return rows
+
+
+def parse_npu_smi_list(text: str) -> list[int]:
+    """`npu-smi info -l` prints one `NPU ID : N` line per card."""
+    return [int(m) for m in re.findall(r"NPU ID\s*:\s*(\d+)", text)]
+
+
+def parse_npu_smi_memory(text: str) -> int | None:
+    """HBM capacity in MiB from `npu-smi info -t memory -i N`."""
+    match = re.search(r"HBM Capacity\(MB\)\s*:\s*(\d+)", text)
+    return int(match.group(1)) if match else None
+
+
+def _run(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""

@@ -1,0 +1,57 @@
+"""The README's config reference, generated from the schema's descriptions.
+
+    python -m launcher.docs          rewrite README.md between the markers
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .config.schema import schema
+
+START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
+
+
+def _type(node: dict) -> str:
+    if "enum" in node:
+        return " \\| ".join(f"`{v}`" for v in node["enum"])
+    if "oneOf" in node:
+        return " or ".join(_type(n) for n in node["oneOf"])
+    t = node.get("type", "")
+    if t == "array":
+        return f"list of {_type(node.get('items', {}))}"
+    return " or ".join(t) if isinstance(t, list) else t
+
+
+def _row(key: str, node: dict) -> str:
+    extra = []
+    if "x-flag" in node and key != "model":
+        extra.append(f"llama-server `{node['x-flag']}`")
+    if node.get("x-fork-only"):
+        extra.append("fork only")
+    tail = f" ({'; '.join(extra)})" if extra else ""
+    desc = node["description"].replace("|", "\\|")
+    return f"| `{key}` | {_type(node)} | {desc}{tail} |"
+
+
+def reference() -> str:
+    s = schema()
+    top = [(k, v) for k, v in s["properties"].items() if v.get("type") != "object"]
+    sections = [(k, v) for k, v in s["properties"].items() if v.get("type") == "object"]
+    out = ["### Engine keys (top level)", "", s["description"], "", "| key | type | meaning |", "|---|---|---|"]
+    out += [_row(k, v) for k, v in top]
+    for name, sec in sections:
+        out += ["", f"### `{name}`", "", sec["description"], "", "| key | type | meaning |", "|---|---|---|"]
+        out += [_row(k, v) for k, v in sec["properties"].items()]
+    return "\n".join(out)
+
+
+def render_readme(text: str) -> str:
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{reference()}\n{END}{tail}"
+
+
+if __name__ == "__main__":
+    readme = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
+    readme.write_text(render_readme(readme.read_text()))

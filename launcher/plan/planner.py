@@ -1,0 +1,236 @@
+"""Pure planning: (config, devices, binaries, ports) -> Plan. No processes, no files, no network.
+
+Engines always listen on 127.0.0.1 at an internal port; only the gateway is public.
+Device visibility is given per process through the runtime's own variable
+(ASCEND_RT_VISIBLE_DEVICES / CUDA_VISIBLE_DEVICES), after which llama.cpp numbers
+the devices from 0 (CANN0.., CUDA0..), so tensor_split and main_gpu index within them.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Iterator
+
+import yaml
+
+from ..config.model import Config, ModelSpec
+from ..devices import VISIBLE_ENV, DeviceSet
+from ..errors import PlanError
+from ..models.embedded import path_of
+from .flags import engine_flags, unsupported
+from .model import Binaries, ModelPlan, Plan, ProcessSpec
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Host:
+    """Facts about the machine that shape command lines (kept explicit so planning stays pure)."""
+    cpu_count: int = 2
+    is_root: bool = False
+    run_dir: str = "/tmp/launcher-run"
+
+
+def make_plan(config: Config, devices: DeviceSet, binaries: Binaries, ports: Iterator[int],
+              host: Host = Host()) -> Plan:
+    models = tuple(plan_model(spec, devices, binaries, ports, host) for spec in config.models)
+    return Plan(config.file, config.gateway.host, config.gateway.port, models)
+
+
+def plan_model(spec: ModelSpec, devices: DeviceSet, binaries: Binaries, ports: Iterator[int],
+               host: Host) -> ModelPlan:
+    ids = _device_ids(spec, devices)
+    mode = spec.parallel.mode
+    if mode in ("single", "layer"):
+        return _replicated(spec, [ids], binaries, ports, host)
+    if mode == "replicas":
+        return _replicated(spec, _replica_groups(spec, ids), binaries, ports, host)
+    if mode == "rpc":
+        return _rpc(spec, ids, binaries, next(ports), host)
+    if mode == "ep_tp":
+        return _ep_tp(spec, ids, binaries, next(ports), host)
+    raise PlanError(f"unknown parallel mode {mode!r}")
+
+
+def _device_ids(spec: ModelSpec, devices: DeviceSet) -> tuple[int, ...]:
+    if spec.devices.backend == "cpu":
+        return ()
+    ids = spec.devices.ids if spec.devices.ids is not None else devices.ids
+    if not ids:
+        raise PlanError(f"{spec.name}: no {spec.devices.backend} devices to plan for "
+                        f"(use --assume-devices {spec.devices.backend}:N on another machine)")
+    return tuple(ids)
+
+
+def _replica_groups(spec: ModelSpec, ids: tuple[int, ...]) -> list[tuple[int, ...]]:
+    reps = spec.parallel.replicas
+    if not ids:
+        return [()] * reps
+    per = spec.parallel.devices_per_replica or max(1, len(ids) // reps)
+    if per * reps > len(ids):
+        raise PlanError(f"{spec.name}: {reps} replicas x {per} devices need {per * reps} devices, have {len(ids)}")
+    return [ids[i * per:(i + 1) * per] for i in range(reps)]
+
+
+def _model_path(spec: ModelSpec) -> str:
+    return str(path_of(spec.model.split(":", 1)[1])) if spec.is_embedded else spec.model
+
+
+def _base_env(spec: ModelSpec, group: tuple[int, ...], threads: int | None) -> list[tuple[str, str]]:
+    env: list[tuple[str, str]] = []
+    if spec.devices.backend in VISIBLE_ENV:
+        env.append((VISIBLE_ENV[spec.devices.backend], ",".join(map(str, group))))
+    if threads:
+        env.append(("OMP_NUM_THREADS", str(threads)))
+    return env + list(spec.engine.env)
+
+
+def _cpu_threads(spec: ModelSpec, share: int, host: Host) -> int | None:
+    """CPU replicas split the cores so they do not fight; a single engine keeps its default."""
+    if spec.params.n_threads:
+        return spec.params.n_threads
+    return max(1, host.cpu_count // share) if share > 1 else None
+
+
+def _layer_flags(spec: ModelSpec, group: tuple[int, ...], devices: DeviceSet) -> list[str]:
+    """--split-mode/--tensor-split for an engine spanning several devices, unless the user set them."""
+    if len(group) < 2:
+        return []
+    out = [] if spec.params.split_mode else ["--split-mode", "layer"]
+    if spec.params.tensor_split is None:
+        mems = [devices.memory_of(i) for i in group]
+        shares = mems if all(mems) else [1] * len(group)  # unknown memory (assumed devices): equal
+        out += ["--tensor-split", ",".join(str(m) for m in shares)]
+    return out
+
+
+def _engine_argv(spec: ModelSpec, binaries: Binaries, port: int, extra: list[str]) -> tuple[list[str], list[str]]:
+    """argv of an upstream llama-server, and notes about flags the binary lacks."""
+    fragments = engine_flags(spec.params)
+    notes = [i.format() for i in unsupported(fragments, binaries.help_of(binaries.llama_server),
+                                             binaries.llama_server)]
+    skip = {i.split(":")[0] for i in notes}
+    argv = [binaries.llama_server, "--model", _model_path(spec), "--alias", spec.name,
+            "--host", LOOPBACK, "--port", str(port)]
+    for key, frag in fragments:
+        if key not in skip:
+            argv += frag
+    return argv + extra + list(spec.engine.extra_args), notes
+
+
+def _replicated(spec: ModelSpec, groups: list[tuple[int, ...]], binaries: Binaries, ports: Iterator[int],
+                host: Host) -> ModelPlan:
+    procs, files, notes = [], [], []
+    threads = _cpu_threads(spec, len(groups), host) if spec.devices.backend == "cpu" else None
+    for i, group in enumerate(groups):
+        port = next(ports)
+        env = _base_env(spec, group, threads)
+        name = f"{spec.name}#{i}"
+        extra = _layer_flags(spec, group, DeviceSet(spec.devices.backend, group))
+        if threads and not spec.params.n_threads and len(groups) > 1:
+            extra += ["--threads", str(threads)]
+        if spec.engine.kind == "llama-cpp-python":
+            argv = _python_server_argv(spec, binaries, port, threads)
+        elif spec.engine.flavor == "ascend-fork":
+            path = f"{host.run_dir}/{spec.name}-{i}.fork.yaml"
+            files.append((path, fork_config(spec, port, group)))
+            argv = [binaries.llama_server, "--config", path] + list(spec.engine.extra_args)
+        else:
+            argv, n = _engine_argv(spec, binaries, port, extra)
+            notes += [x for x in n if x not in notes]
+        procs.append(ProcessSpec(name, "engine", tuple(argv), tuple(env), port,
+                                 f"http://{LOOPBACK}:{port}/health", None, group))
+    return ModelPlan(spec.name, spec.aliases, spec.parallel.mode, tuple(procs), (), tuple(files),
+                     tuple(f"http://{LOOPBACK}:{p.port}" for p in procs), spec.params.n_parallel or 1,
+                     tuple(notes))
+
+
+def _python_server_argv(spec: ModelSpec, binaries: Binaries, port: int, threads: int | None) -> list[str]:
+    """llama-cpp-python's own server; interrupt_requests off so concurrent callers queue, not cancel."""
+    p = spec.params
+    argv = [binaries.python, "-m", "llama_cpp.server", "--model", _model_path(spec), "--model_alias", spec.name,
+            "--host", LOOPBACK, "--port", str(port), "--interrupt_requests", "False"]
+    for key, flag in (("n_ctx", "--n_ctx"), ("n_batch", "--n_batch"), ("n_ubatch", "--n_ubatch"),
+                      ("n_gpu_layers", "--n_gpu_layers"), ("n_threads_batch", "--n_threads_batch"),
+                      ("seed", "--seed"), ("chat_template", "--chat_format"), ("embeddings", "--embedding")):
+        value = getattr(p, key)
+        if value is not None:
+            argv += [flag, str(-1 if value == "all" else value)]
+    if threads or p.n_threads:
+        argv += ["--n_threads", str(p.n_threads or threads)]
+    return argv + list(spec.engine.extra_args)
+
+
+def fork_config(spec: ModelSpec, port: int, group: tuple[int, ...]) -> str:
+    """The YAML the Ascend fork reads with --config: the guide's keys, engine on an internal port."""
+    data: dict = {"model": _model_path(spec)}
+    for key, value in spec.params.set_items():
+        data[key] = list(value) if isinstance(value, tuple) else value
+    data["model_alias"] = spec.name
+    data["hostname"], data["port"] = LOOPBACK, port
+    if spec.parallel.mode == "ep_tp":
+        for key in ("tp_size", "dp_size", "ep_size", "moe_tp_size"):
+            data[key] = getattr(spec.parallel, key)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def _mpirun_prefix(spec: ModelSpec, binaries: Binaries, env: list[tuple[str, str]], host: Host) -> list[str]:
+    par = spec.parallel
+    argv = [par.mpirun or binaries.mpirun, "-np", str(par.ranks)]
+    if par.hostfile:
+        argv += ["--hostfile", par.hostfile]
+    if host.is_root:
+        argv.append("--allow-run-as-root")
+    # Open MPI binds each rank to one core by default; llama.cpp runs its own thread pool.
+    argv += ["--bind-to", "none"]
+    if spec.devices.backend == "cpu":
+        argv.append("--oversubscribe")
+    for key, value in env:
+        argv += ["-x", f"{key}={value}"]
+    return argv + list(par.mpirun_args)
+
+
+def _ep_tp(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int, host: Host) -> ModelPlan:
+    path = f"{host.run_dir}/{spec.name}.fork.yaml"
+    # Every rank sees the job's devices and takes the one of its local rank (the fork's and MindIE's way).
+    env = _base_env(spec, ids, None)
+    argv = _mpirun_prefix(spec, binaries, env, host) + [binaries.mpi_server, "--config", path] + \
+        list(spec.engine.extra_args)
+    proc = ProcessSpec(f"{spec.name}.mpirun", "mpirun", tuple(argv), (), port,
+                       f"http://{LOOPBACK}:{port}/health", None, ids)
+    return ModelPlan(spec.name, spec.aliases, "ep_tp", (proc,), (), ((path, fork_config(spec, port, ids)),),
+                     (f"http://{LOOPBACK}:{port}",), spec.params.n_parallel or 1,
+                     ("rank 0 of llama-mpi-server serves HTTP; the other ranks follow its batches",))
+
+
+def _rpc(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int, host: Host) -> ModelPlan:
+    par = spec.parallel
+    multi_host = par.hostfile is not None
+    ranks: list[ProcessSpec] = []
+    endpoints = []
+    for r in range(1, par.ranks):
+        rpc_port = par.rpc_port + r - 1
+        bind = par.rpc_host or ("{host}" if multi_host else LOOPBACK)
+        endpoints.append(f"{{host:{r}}}:{rpc_port}" if multi_host else f"{par.rpc_host or LOOPBACK}:{rpc_port}")
+        group = (ids[r % len(ids)],) if ids else ()
+        argv = [binaries.rpc_server, "--host", bind, "--port", str(rpc_port)]
+        if spec.devices.backend == "cpu" and spec.params.n_threads:
+            argv += ["--threads", str(spec.params.n_threads)]
+        ranks.append(ProcessSpec(f"{spec.name}.rank{r}", "rank", tuple(argv), tuple(_base_env(spec, group, None)),
+                                 None, None, r, group))
+    extra = ["--rpc", ",".join(endpoints)]
+    if spec.params.n_gpu_layers is None:
+        extra += ["--n-gpu-layers", "all"]  # without offload nothing goes to the RPC devices
+    argv0, notes = _engine_argv(spec, binaries, port, extra)
+    group0 = (ids[0],) if ids else ()
+    rank0 = ProcessSpec(f"{spec.name}.rank0", "rank", tuple(argv0), tuple(_base_env(spec, group0, None)), port,
+                        f"http://{LOOPBACK}:{port}/health", 0, group0)
+    ranks.insert(0, rank0)
+    ranks_file = f"{host.run_dir}/{spec.name}.ranks.json"
+    argv = _mpirun_prefix(spec, binaries, [], host) + [binaries.python, "-m", "launcher", "rank", ranks_file]
+    proc = ProcessSpec(f"{spec.name}.mpirun", "mpirun", tuple(argv), (), port, rank0.health_url, None, ids)
+    content = json.dumps({"model": spec.name, "multi_host": multi_host,
+                          "ranks": [r.__dict__ for r in ranks]}, indent=1, default=list)
+    notes.append("ggml RPC is unauthenticated: keep rpc_host on a private network")
+    return ModelPlan(spec.name, spec.aliases, "rpc", (proc,), tuple(ranks), ((ranks_file, content),),
+                     (f"http://{LOOPBACK}:{port}",), spec.params.n_parallel or 1, tuple(notes))

@@ -1,0 +1,34 @@
+"""A plan as copy-pasteable shell lines, or as JSON."""
+from __future__ import annotations
+
+import json
+import shlex
+
+from .model import Plan, ProcessSpec
+
+
+def to_json(plan: Plan) -> str:
+    return json.dumps(plan.to_dict(), indent=2)
+
+
+def command_line(proc: ProcessSpec) -> str:
+    env = [f"{k}={shlex.quote(v)}" for k, v in proc.env]
+    return " ".join((["env"] + env if env else []) + [shlex.quote(a) for a in proc.argv])
+
+
+def to_shell(plan: Plan) -> str:
+    out = [f"# plan for {plan.config_file}",
+           f"# gateway: http://{plan.gateway_host}:{plan.gateway_port}/v1 (runs inside launch)"]
+    for model in plan.models:
+        out += ["", f"# model {model.name!r} (accepted names: {', '.join(model.aliases)}), mode {model.mode}"]
+        for note in model.notes:
+            out.append(f"# note: {note}")
+        for path, content in model.files:
+            out += [f"mkdir -p {shlex.quote(path.rsplit('/', 1)[0])}",
+                    f"cat > {shlex.quote(path)} <<'LAUNCHER_EOF'", content.rstrip("\n"), "LAUNCHER_EOF"]
+        for proc in model.processes:
+            out += [f"# {proc.name}: health {proc.health_url}" if proc.health_url else f"# {proc.name}",
+                    command_line(proc) + " &"]
+        for rank in model.ranks:
+            out.append(f"#   rank {rank.rank} runs: {command_line(rank)}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,100 @@
+"""Tier 1: `launch plan` output for every shipped config is exactly the golden file.
+
+Regenerate after an intended change with: UPDATE_GOLDEN=1 pytest tests/unit/test_plan_golden.py
+"""
+import itertools
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from launcher.config import load_config
+from launcher.devices import parse_assumed
+from launcher.plan import Binaries, Host, make_plan
+from launcher.plan.render import to_shell
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "golden"
+BINARIES = Binaries(llama_server="/opt/llama/bin/llama-server", rpc_server="/opt/llama/bin/ggml-rpc-server",
+                    mpi_server="/opt/llama-ascend/bin/llama-mpi-server", mpirun="/opt/venv/bin/mpirun",
+                    python="/opt/venv/bin/python")
+HOST = Host(cpu_count=2, is_root=True, run_dir="/run/launcher")
+CASES = {
+    "config_gemma3_270m_cpu": "cpu",
+    "config_deepseek_v2_lite": "cann:8",
+    "config_deepseek_v2": "cann:8",
+    "config_deepseek_v2_lite_ep": "cann:8",
+    "config_rpc_2ranks": "cpu",
+}
+PLAN_CONFIGS = sorted((ROOT / "tests" / "plan_configs").glob("*.yaml"))
+
+
+def render(path: Path, assume: str) -> str:
+    env = {"MODEL_DIR": "/data/models", "ASCEND_LLAMA_BIN": "/opt/llama-ascend/bin"}
+    devices = parse_assumed(assume)
+    cfg = load_config(path, offline=True, assume=devices, env=env).config
+    plan = make_plan(cfg, devices, BINARIES, itertools.count(30001), HOST)
+    text = to_shell(plan).replace(str(ROOT), "<repo>")
+    return text
+
+
+def check(name: str, text: str) -> None:
+    golden = GOLDEN / f"{name}.sh"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert golden.exists(), f"no golden file {golden}; run with UPDATE_GOLDEN=1"
+    assert text == golden.read_text()
+
+
+@pytest.fixture(autouse=True)
+def fixed_cache(monkeypatch):
+    monkeypatch.setenv("LAUNCHER_CACHE_DIR", "/cache/launcher")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_shipped_config_plan_matches_golden(name):
+    check(name, render(ROOT / "configs" / f"{name}.yaml", CASES[name]))
+
+
+@pytest.mark.parametrize("path", PLAN_CONFIGS, ids=lambda p: p.stem)
+def test_parallel_layout_plan_matches_golden(path):
+    assume = path.read_text().splitlines()[0].removeprefix("# assume-devices: ").strip()
+    check(path.stem, render(path, assume))
+
+
+def test_layer_split_over_8_npus_is_exact():
+    text = render(ROOT / "configs" / "config_deepseek_v2.yaml", "cann:8")
+    line = [ln for ln in text.splitlines() if "llama-server" in ln and not ln.startswith("#")][0]
+    assert line.startswith("env ASCEND_RT_VISIBLE_DEVICES=0,1,2,3,4,5,6,7 /opt/llama/bin/llama-server")
+    assert "--split-mode layer" in line and "--tensor-split 1,1,1,1,1,1,1,1" in line
+    assert "--host 127.0.0.1 --port 30001" in line
+
+
+def test_ep_tp_is_one_mpirun_line_with_fork_config():
+    text = render(ROOT / "configs" / "config_deepseek_v2_lite_ep.yaml", "cann:8")
+    line = [ln for ln in text.splitlines() if ln.startswith("/opt/venv/bin/mpirun")][0]
+    assert line.startswith("/opt/venv/bin/mpirun -np 2 --allow-run-as-root --bind-to none "
+                           "-x ASCEND_RT_VISIBLE_DEVICES=0,1 ")
+    assert line.endswith("/opt/llama-ascend/bin/llama-mpi-server --config /run/launcher/deepseek-v2-lite.fork.yaml &")
+    assert "tp_size: 2" in text and "ep_size: 2" in text and "enable_mla: true" in text
+
+
+def test_plan_json_lists_every_process(run_launch):
+    res = run_launch("plan", "--config", "configs/config_deepseek_v2.yaml", "--offline",
+                     "--assume-devices", "cann:8", "--json")
+    assert res.returncode == 0, res.stderr
+    plan = json.loads(res.stdout)
+    proc = plan["models"][0]["processes"][0]
+    assert proc["argv"][0].endswith("llama-server") and ["ASCEND_RT_VISIBLE_DEVICES", "0,1,2,3,4,5,6,7"] in proc["env"]
+
+
+def test_flags_the_binary_lacks_are_reported_not_dropped_silently():
+    from launcher.config import load_source
+    cfg = load_source("model: m.gguf\nuse_mlock: true\nn_ctx: 64\n", "x.yaml", offline=True).config
+    old_help = "  -c, --ctx-size N   size\n  --mlock   lock\n  --no-mmap  no\n"
+    b = Binaries(llama_server="/old/llama-server", help_texts=(("/old/llama-server", old_help),))
+    plan = make_plan(cfg, parse_assumed("cpu"), b, itertools.count(1000), HOST)
+    model = plan.models[0]
+    assert any("--load-mode" in n and "use_mlock" in n for n in model.notes)
+    assert "--ctx-size" in model.processes[0].argv and "--load-mode" not in model.processes[0].argv
