@@ -18,6 +18,20 @@ def register(sub) -> None:
     b.add_argument("--list", action="store_true", help="list cached builds")
     b.set_defaults(func=cmd_build)
 
+    s = sub.add_parser("serve", help="serve a config, or one GGUF file without writing YAML")
+    s.add_argument("model", nargs="?", help="GGUF file to serve directly (builds the config in memory)")
+    s.add_argument("--config", dest="config_opt", help="deployment config")
+    s.add_argument("--name", help="model name clients use (default: file stem)")
+    s.add_argument("--n-ctx", type=int)
+    s.add_argument("--n-gpu-layers")
+    s.add_argument("--n-batch", type=int)
+    s.add_argument("--n-threads", type=int)
+    s.add_argument("--n-parallel", type=int)
+    s.add_argument("--backend", choices=["cpu", "cann", "cuda"], default="cpu")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.set_defaults(func=cmd_serve)
+
 
 def cmd_build(args) -> int:
     from .build import all_builds, ensure_build, make_request, request_for
@@ -47,4 +61,36 @@ def cmd_build(args) -> int:
 
 
 def serve_config(path: str) -> int:
-    raise LauncherError("serving is not implemented yet")
+    from .config import load_config
+    from .serve import serve
+    result = load_config(path)
+    for w in result.warnings:
+        print(w.format(), file=sys.stderr)
+    return serve(result.config)
+
+
+def quick_config_text(args) -> str:
+    """`launch serve MODEL.gguf --n-ctx ...` as the YAML it stands for: same validation, same path."""
+    import yaml
+    data = {"model": str(args.model), "port": args.port, "hostname": args.host,
+            "devices": {"backend": args.backend}}
+    for key in ("name", "n_ctx", "n_gpu_layers", "n_batch", "n_threads", "n_parallel"):
+        value = getattr(args, key)
+        if value is not None:
+            if key == "n_gpu_layers" and str(value).lstrip("-").isdigit():
+                value = int(value)
+            data["model_alias" if key == "name" else key] = value
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def cmd_serve(args) -> int:
+    if args.config_opt:
+        return serve_config(args.config_opt)
+    if not args.model:
+        raise LauncherError("give a GGUF file (launch serve MODEL.gguf) or --config X.yaml")
+    from pathlib import Path
+
+    from .config import load_source
+    from .serve import serve
+    result = load_source(quick_config_text(args), str(Path.cwd() / "launch-serve.yaml"))
+    return serve(result.config)

@@ -96,3 +96,9 @@ def test_every_schema_key_has_a_description():
             assert sub.get("description"), f"{path}{key} has no description"
             walk(sub, f"{path}{key}.")
     walk(schema())
+
+
+def test_readme_config_reference_is_up_to_date():
+    from launcher.docs import render_readme
+    readme = (ROOT / "README.md").read_text()
+    assert render_readme(readme) == readme, "README is stale: run python -m launcher.docs"

@@ -1,0 +1,26 @@
+"""Prometheus metrics of the gateway, one registry per app (tests run several apps in one process)."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("launcher_requests_total", "Requests by model, endpoint and status",
+                                ["model", "endpoint", "status"], registry=r)
+        self.errors = Counter("launcher_errors_total", "Error answers by model and code", ["model", "code"], registry=r)
+        self.in_flight = Gauge("launcher_requests_in_flight", "Requests being served", ["model"], registry=r)
+        self.ttft = Histogram("launcher_time_to_first_byte_seconds", "Time to the first streamed byte",
+                              ["model"], registry=r,
+                              buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.latency = Histogram("launcher_request_duration_seconds", "Whole request time", ["model", "endpoint"],
+                                 registry=r, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+        self.tokens = Counter("launcher_completion_tokens_total",
+                              "Completion tokens (from usage; streamed: one per SSE event)", ["model"], registry=r)
+        self.prompt_tokens = Counter("launcher_prompt_tokens_total", "Prompt tokens (from usage)", ["model"],
+                                     registry=r)
+        self.restarts = Counter("launcher_engine_restarts_total", "Engine restarts after crashes", ["model"],
+                                registry=r)
+        self.ready = Gauge("launcher_model_ready", "1 when the model has a ready engine", ["model"], registry=r)

@@ -1,0 +1,181 @@
+"""Forward one OpenAI request to an engine: pick an upstream, retry once if nothing was received,
+pass SSE bytes through untouched, and close the upstream the moment the client goes away.
+
+The gateway shares the CPU with the engines, so streamed bytes are not parsed: the only
+per-chunk work is counting `data: ` events and remembering the last bytes (to see [DONE]).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+
+import httpx
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from ..supervise.runner import ModelRunner, Upstream
+from .errors import EngineUnavailable, QueueFull, normalize_upstream_error, sse_error
+from .metrics import Metrics
+
+RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
+             httpx.ConnectTimeout, httpx.PoolTimeout)
+DONE = b"data: [DONE]"
+
+
+class Forwarder:
+    def __init__(self, client: httpx.AsyncClient, metrics: Metrics, max_queue: int):
+        self.client, self.metrics, self.max_queue = client, metrics, max_queue
+
+    async def open(self, runner: ModelRunner, path: str, body: bytes) -> tuple[Upstream, httpx.Response]:
+        """Send to a ready upstream; on a failure before any response, retry once (another replica
+        if there is one: a stale pooled connection or a crashed engine must not fail the caller)."""
+        self._check_capacity(runner)
+        tried: list[Upstream] = []
+        last: Exception | None = None
+        for _ in range(2):
+            up = _pick(runner, tried)
+            if up is None:
+                break
+            up.in_flight += 1
+            try:
+                req = self.client.build_request("POST", up.url + path, content=body,
+                                                headers={"content-type": "application/json"})
+                return up, await self.client.send(req, stream=True)
+            except RETRYABLE as exc:
+                up.in_flight -= 1
+                tried.append(up)
+                last = exc
+            except BaseException:  # cancelled (client gone) or unexpected: the slot count must not leak
+                up.in_flight -= 1
+                raise
+        state = runner.state
+        detail = f" ({type(last).__name__})" if last else ""
+        raise EngineUnavailable(f"model {runner.name!r} is {state}: no engine could take the request{detail}")
+
+    def _check_capacity(self, runner: ModelRunner) -> None:
+        ready = [u for u in runner.upstreams if u.ready]
+        if not ready:
+            raise EngineUnavailable(f"model {runner.name!r} is {runner.state}; retry shortly",
+                                    retry_after=5 if runner.state == "starting" else 2)
+        capacity = sum(u.slots for u in ready) + self.max_queue
+        if sum(u.in_flight for u in runner.upstreams) >= capacity:
+            raise QueueFull(f"model {runner.name!r} has {capacity} requests running or queued; retry later")
+
+    async def complete(self, runner: ModelRunner, path: str, body: bytes, receive: Receive) -> Response:
+        """Non-streamed: fetch the whole answer, unless the client disconnects first (then cancel,
+        which closes the upstream connection and so frees the engine's slot)."""
+        fetch = asyncio.ensure_future(self._fetch(runner, path, body))
+        watcher = asyncio.ensure_future(_until_disconnect(receive))
+        try:
+            done, _ = await asyncio.wait({fetch, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (fetch, watcher):
+                if not task.done():
+                    task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        if fetch not in done:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fetch
+            return Response(status_code=499)  # nobody is there to read it
+        status, media_type, content = fetch.result()
+        if status >= 400:
+            return Response(json.dumps(normalize_upstream_error(status, content)), status_code=status,
+                            media_type="application/json")
+        self._count_usage(runner.name, content)
+        return Response(content, status_code=status, media_type=media_type)
+
+    async def _fetch(self, runner: ModelRunner, path: str, body: bytes) -> tuple[int, str, bytes]:
+        up, resp = await self.open(runner, path, body)
+        try:
+            content = await resp.aread()
+        except RETRYABLE as exc:
+            raise EngineUnavailable(f"engine of {runner.name!r} failed during the request "
+                                    f"({type(exc).__name__}); retry") from exc
+        finally:
+            await resp.aclose()
+            up.in_flight -= 1
+        return resp.status_code, resp.headers.get("content-type", "application/json"), content
+
+    async def stream(self, runner: ModelRunner, path: str, body: bytes) -> Response:
+        up, resp = await self.open(runner, path, body)
+        if resp.status_code >= 400:
+            try:
+                content = await resp.aread()
+            finally:
+                await resp.aclose()
+                up.in_flight -= 1
+            return Response(json.dumps(normalize_upstream_error(resp.status_code, content)),
+                            status_code=resp.status_code, media_type="application/json")
+        return SSEPassthrough(up, resp, self.metrics, runner.name)
+
+    def _count_usage(self, model: str, content: bytes) -> None:
+        try:
+            usage = json.loads(content).get("usage") or {}
+        except (ValueError, AttributeError):
+            return
+        self.metrics.tokens.labels(model).inc(usage.get("completion_tokens") or 0)
+        self.metrics.prompt_tokens.labels(model).inc(usage.get("prompt_tokens") or 0)
+
+
+def _pick(runner: ModelRunner, tried: list[Upstream]) -> Upstream | None:
+    fresh = [u for u in runner.upstreams if u.ready and u not in tried]
+    if fresh:
+        return min(fresh, key=lambda u: (u.in_flight / max(u.slots, 1), u.in_flight))
+    return runner.pick()  # the only replica again: a stale pooled connection deserves a second try
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class SSEPassthrough(Response):
+    """Streams upstream SSE bytes as they come; races the client's disconnect against the upstream."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, up: Upstream, resp: httpx.Response, metrics: Metrics, model: str):
+        super().__init__(status_code=200, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                         media_type=self.media_type)
+        # Response.__init__ set content-length: 0 for the empty body; a stream has none.
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        self.up, self.resp, self.metrics, self.model = up, resp, metrics, model
+        self.started = time.perf_counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pump = asyncio.ensure_future(self._pump(send))
+        watcher = asyncio.ensure_future(_until_disconnect(receive))
+        try:
+            await asyncio.wait({pump, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (pump, watcher):
+                task.cancel()
+            for task in (pump, watcher):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self.resp.aclose()  # closing the connection makes llama-server free the slot
+            self.up.in_flight -= 1
+        if pump.done() and not pump.cancelled() and pump.exception():
+            raise pump.exception()
+
+    async def _pump(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        tail, events, first = b"", 0, True
+        try:
+            async for chunk in self.resp.aiter_raw():
+                if first:
+                    self.metrics.ttft.labels(self.model).observe(time.perf_counter() - self.started)
+                    first = False
+                events += chunk.count(b"data: ")
+                tail = (tail + chunk)[-32:]
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            ended = DONE in tail
+            final = b"" if ended else sse_error("the engine's stream ended before [DONE] (truncated)",
+                                                "stream_truncated")
+        except RETRYABLE + (httpx.ReadTimeout,) as exc:
+            final = sse_error(f"the engine failed mid-stream ({type(exc).__name__})", "upstream_error")
+        self.metrics.tokens.labels(self.model).inc(max(events - 1, 0))
+        await send({"type": "http.response.body", "body": final, "more_body": False})

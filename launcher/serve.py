@@ -1,0 +1,85 @@
+"""`launch --config X`: config -> plan -> build -> supervise -> gateway, in one event loop.
+
+Ctrl-C once: stop accepting, let running requests finish (bounded), stop the engines.
+Ctrl-C twice: stop now (engines are SIGKILLed). uvicorn records the signals; we act on them.
+"""
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from .config.model import Config
+from .errors import StartError
+from .gateway.app import create_app
+from .gateway.auth import load_keys
+from .net import port_in_use
+from .paths import cache_dir
+from .plan import Binaries, plan_for_here
+from .supervise.runner import ModelRunner
+
+log = logging.getLogger("launcher")
+
+
+def prepare_binaries(config: Config, quiet: bool = False) -> Binaries:
+    """Build llama.cpp if the plan needs launcher's own build and it is not cached yet."""
+    from .binaries import resolve_binaries
+    from .build import ensure_build, request_for
+    spec = config.models[0]
+    if spec.engine.binary and spec.engine.kind == "llama-server":
+        return resolve_binaries(config, bin_dir=Path(spec.engine.binary).parent)
+    tree, _ = ensure_build(request_for(config), quiet=quiet)
+    return resolve_binaries(config, bin_dir=tree.bin_dir)
+
+
+def ensure_models(config: Config) -> None:
+    from .models.embedded import ensure
+    for spec in config.models:
+        if spec.is_embedded:
+            ensure(spec.model.split(":", 1)[1])
+
+
+def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True) -> int:
+    logging.basicConfig(level=logging.INFO, format="[launcher] %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health poll is noise
+    gw = config.gateway
+    if port_in_use(gw.host, gw.port):  # before anything starts
+        raise StartError(f"port {gw.port} on {gw.host} is already in use: stop what runs there or set `port:`")
+    keys = load_keys(gw)
+    ensure_models(config)
+    binaries = binaries or prepare_binaries(config)
+    plan = plan_for_here(config, binaries=binaries)
+    log_dir = Path(gw.log_dir) if gw.log_dir else cache_dir() / "logs" / Path(config.file).stem
+    runners = [ModelRunner(mp, spec, log_dir, echo=echo) for mp, spec in zip(plan.models, config.models)]
+    atexit.register(lambda: [r.kill_now() for r in runners])
+    outcome = {"code": 0}
+    server: uvicorn.Server | None = None
+
+    async def start_all() -> None:
+        try:
+            await asyncio.gather(*(r.start() for r in runners))
+            names = ", ".join(r.name for r in runners)
+            log.info("ready: %s on http://%s:%d/v1 (logs in %s)", names, gw.host, gw.port, log_dir)
+        except StartError as exc:
+            log.error("%s", exc)
+            outcome["code"] = 1
+            if server:
+                server.should_exit = True
+
+    async def on_start() -> None:
+        asyncio.get_running_loop().create_task(start_all())
+
+    async def on_stop() -> None:
+        grace = 0.0 if server and server.force_exit else 10.0
+        await asyncio.gather(*(r.stop(grace) for r in runners), return_exceptions=True)
+
+    app = create_app(runners, gw, keys, on_start, on_stop)
+    uv = uvicorn.Config(app, host=gw.host, port=gw.port, log_level="warning", access_log=False,
+                        timeout_graceful_shutdown=30, lifespan="on")
+    server = uvicorn.Server(uv)
+    server.run()
+    return outcome["code"]

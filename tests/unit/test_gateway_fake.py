@@ -1,0 +1,156 @@
+"""Tier 1: gateway + supervisor against a fake engine, for what a real engine cannot do on cue."""
+import json
+import os
+import signal
+import time
+
+import httpx
+import pytest
+
+from tests.fakes.harness import gateway
+
+CHAT = {"model": "fake", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def sse_events(text: str) -> list[str]:
+    return [ln[6:] for ln in text.splitlines() if ln.startswith("data: ")]
+
+
+def wait_for(predicate, timeout=15.0, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
+def test_stream_passes_events_through_and_ends_with_done(tmp_path):
+    with gateway(tmp_path, ["--tokens", "4"]) as gw:
+        r = httpx.post(gw.url + "/v1/chat/completions", json=CHAT | {"stream": True})
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        assert r.headers["x-accel-buffering"] == "no"
+        events = sse_events(r.text)
+        assert [json.loads(e)["choices"][0]["delta"]["content"] for e in events[:-1]] == ["t0 ", "t1 ", "t2 ", "t3 "]
+        assert events[-1] == "[DONE]"
+
+
+def test_truncated_upstream_stream_is_an_error_not_a_normal_stop(tmp_path):
+    with gateway(tmp_path, ["--tokens", "3", "--truncate"]) as gw:
+        r = httpx.post(gw.url + "/v1/chat/completions", json=CHAT | {"stream": True})
+        events = sse_events(r.text)
+        assert events[-1] == "[DONE]"
+        err = json.loads(events[-2])["error"]
+        assert err["code"] == "stream_truncated"
+
+
+def test_engine_crash_mid_stream_gives_error_event_and_engine_restarts(tmp_path):
+    with gateway(tmp_path, ["--tokens", "6", "--crash-after", "2", "--delay", "0.05"]) as gw:
+        pid_before = gw.runners[0].upstreams[0].process.pid
+        r = httpx.post(gw.url + "/v1/chat/completions", json=CHAT | {"stream": True}, timeout=10)
+        events = sse_events(r.text)
+        assert events[-1] == "[DONE]"
+        assert "error" in json.loads(events[-2])
+        assert wait_for(lambda: gw.runners[0].state == "ready" and gw.runners[0].restarts == 1)
+        assert gw.runners[0].upstreams[0].process.pid != pid_before
+        models = httpx.get(gw.url + "/v1/models").json()["data"][0]
+        assert models["restarts"] == 1 and models["state"] == "ready"
+        assert 'launcher_engine_restarts_total{model="fake"} 1.0' in httpx.get(gw.url + "/metrics").text
+
+
+def test_disconnect_mid_stream_cancels_upstream(tmp_path):
+    with gateway(tmp_path, ["--tokens", "200", "--delay", "0.05"]) as gw:
+        with httpx.stream("POST", gw.url + "/v1/chat/completions", json=CHAT | {"stream": True}) as r:
+            for line in r.iter_lines():
+                if line.startswith("data: "):
+                    break  # got one token; hang up
+        assert wait_for(lambda: gw.stats()["cancelled"] == 1, timeout=2.0)
+        assert gw.runners[0].upstreams[0].in_flight == 0
+
+
+def test_disconnect_during_non_streamed_request_cancels_upstream(tmp_path):
+    with gateway(tmp_path, ["--tokens", "100", "--delay", "0.05"]) as gw:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(gw.url + "/v1/chat/completions", json=CHAT, timeout=0.5)
+        assert wait_for(lambda: gw.runners[0].upstreams[0].in_flight == 0, timeout=2.0)
+
+
+def test_unknown_model_is_404_model_not_found(tmp_path):
+    with gateway(tmp_path) as gw:
+        r = httpx.post(gw.url + "/v1/chat/completions", json=CHAT | {"model": "gpt-4"})
+        assert r.status_code == 404
+        assert r.json()["error"]["code"] == "model_not_found"
+        assert gw.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize("body,fragment", [(b"{not json", "not valid JSON"), (b"[1, 2]", "JSON object"),
+                                           (b'{"model": 5}', "must be a string")])
+def test_malformed_body_is_400_envelope(tmp_path, body, fragment):
+    with gateway(tmp_path) as gw:
+        r = httpx.post(gw.url + "/v1/completions", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 400
+        err = r.json()["error"]
+        assert err["type"] == "invalid_request_error" and fragment in err["message"]
+
+
+def test_model_may_be_named_by_file_name(tmp_path):
+    with gateway(tmp_path) as gw:
+        assert httpx.post(gw.url + "/v1/completions", json={"model": "fake.gguf", "prompt": "x"}).status_code == 200
+
+
+def test_api_keys_bearer_and_x_api_key_and_public_health(tmp_path):
+    with gateway(tmp_path, keys=("s3cret", "other")) as gw:
+        url = gw.url + "/v1/chat/completions"
+        assert httpx.post(url, json=CHAT).status_code == 401
+        assert httpx.post(url, json=CHAT, headers={"Authorization": "Bearer wrong"}).json()["error"]["code"] == \
+            "invalid_api_key"
+        assert httpx.post(url, json=CHAT, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert httpx.post(url, json=CHAT, headers={"X-Api-Key": "other"}).status_code == 200
+        assert httpx.get(gw.url + "/health").status_code == 200
+        assert httpx.get(gw.url + "/v1/models").status_code == 401
+        bodies = json.dumps(gw.stats()["bodies"])
+        assert "s3cret" not in bodies
+
+
+def test_engine_down_is_503_with_retry_after(tmp_path):
+    with gateway(tmp_path, extra="") as gw:
+        proc = gw.runners[0].upstreams[0].process
+        os.kill(proc.pid, signal.SIGKILL)
+        assert wait_for(lambda: gw.runners[0].state != "ready", timeout=5)
+        r = httpx.post(gw.url + "/v1/chat/completions", json=CHAT)
+        assert r.status_code == 503
+        assert r.headers["retry-after"]
+        assert r.json()["error"]["code"] == "model_unavailable"
+        assert httpx.get(gw.url + "/ready").status_code == 503
+        assert wait_for(lambda: gw.runners[0].state == "ready")
+
+
+def test_generation_defaults_apply_only_when_absent(tmp_path):
+    with gateway(tmp_path, extra="defaults: {temperature: 0.2, max_tokens: 7, stop: END}\n") as gw:
+        httpx.post(gw.url + "/v1/completions", json={"model": "fake", "prompt": "a", "max_tokens": 3})
+        body = gw.stats()["bodies"][-1]
+        assert body["max_tokens"] == 3 and body["temperature"] == 0.2 and body["stop"] == ["END"]
+
+
+def test_upstream_error_keeps_status_and_gets_string_code(tmp_path):
+    with gateway(tmp_path, ["--error-status", "400"]) as gw:
+        r = httpx.post(gw.url + "/v1/chat/completions", json=CHAT)
+        assert r.status_code == 400
+        assert r.json()["error"] == {"message": "fake engine refuses", "type": "invalid_request_error",
+                                     "param": None, "code": "invalid_request"}
+
+
+def test_slow_loading_engine_answers_503_until_ready(tmp_path):
+    with gateway(tmp_path, ["--load-seconds", "1.5"], wait_ready=False) as gw:
+        first = httpx.post(gw.url + "/v1/chat/completions", json=CHAT)
+        assert first.status_code == 503
+        assert wait_for(lambda: httpx.get(gw.url + "/ready").status_code == 200)
+        assert httpx.post(gw.url + "/v1/chat/completions", json=CHAT).status_code == 200
+
+
+def test_embeddings_forwarded_without_generation_defaults(tmp_path):
+    with gateway(tmp_path, extra="defaults: {max_tokens: 9}\n") as gw:
+        r = httpx.post(gw.url + "/v1/embeddings", json={"model": "fake", "input": "hello"})
+        assert r.status_code == 200 and r.json()["data"][0]["embedding"] == [0.1, 0.2]
+        assert "max_tokens" not in gw.stats()["bodies"][-1]
