@@ -33,7 +33,13 @@ def prepare_binaries(config: Config, quiet: bool = False) -> Binaries:
     if spec.engine.binary and spec.engine.kind == "llama-server":
         return resolve_binaries(config, bin_dir=Path(spec.engine.binary).parent)
     tree, _ = ensure_build(request_for(config), quiet=quiet)
-    return resolve_binaries(config, bin_dir=tree.bin_dir)
+    binaries = resolve_binaries(config, bin_dir=tree.bin_dir)
+    if spec.engine.kind == "llama-cpp-python":
+        from dataclasses import replace
+
+        from .build.bindings import check_bindings
+        binaries = replace(binaries, bindings_env=tuple(check_bindings(tree).items()))
+    return binaries
 
 
 def ensure_models(config: Config) -> None:
@@ -81,5 +87,8 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
     uv = uvicorn.Config(app, host=gw.host, port=gw.port, log_level="warning", access_log=False,
                         timeout_graceful_shutdown=30, lifespan="on")
     server = uvicorn.Server(uv)
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it recorded; the engines were stopped by then
     return outcome["code"]

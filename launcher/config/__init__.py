@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -97,6 +97,8 @@ def to_config(src: Source) -> Config:
     if isinstance(defaults_raw.get("stop"), str):
         defaults_raw["stop"] = [defaults_raw["stop"]]
     params = _section(EngineParams, d)
+    if isinstance(params.flash_attn, bool):  # YAML 1.1 reads a bare `on` as true
+        params = replace(params, flash_attn="on" if params.flash_attn else "off")
     name = params.model_alias or (model.split(":", 1)[1] if model.startswith(EMBEDDED_PREFIX)
                                   else Path(model).name.removesuffix(".gguf"))
     spec = ModelSpec(

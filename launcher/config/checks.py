@@ -78,6 +78,9 @@ def config_checks(src: Source) -> list[Problem]:
         out.append(src.problem(("parallel", "mode"), f"ep_tp (EP+TP) needs llama-mpi-server from {FORK}", value=mode,
                                hint="upstream llama.cpp has no expert/tensor parallel across ranks: use mode layer "
                                     "(one process, several devices) or rpc (ranks over llama.cpp RPC)"))
+    if kind == "llama-cpp-python" and d.get("swa_full") is False:
+        out.append(src.problem(("swa_full",), "engine kind llama-cpp-python always uses a full-size SWA cache",
+                               value=False, hint="remove swa_full or use kind llama-server"))
     if kind == "llama-cpp-python" and (flavor != "upstream" or mode not in ("single", "replicas")):
         out.append(src.problem(("engine", "kind"), "engine kind llama-cpp-python runs only upstream builds in "
                                "single or replicas mode", value=kind, hint="use kind llama-server"))

@@ -36,6 +36,7 @@ class EngineParams:
     reranking: bool | None = None
     embeddings: bool | None = None
     flash_attn: str | None = None
+    swa_full: bool | None = None
     chat_template: str | None = None
     jinja: bool | None = None
     seed: int | None = None

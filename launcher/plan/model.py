@@ -12,6 +12,7 @@ class Binaries:
     mpi_server: str = "llama-mpi-server"
     mpirun: str = "mpirun"
     python: str = "python3"
+    bindings_env: tuple[tuple[str, str], ...] = ()  # LLAMA_CPP_LIB_PATH for the llama-cpp-python engine
     help_texts: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
 
     def help_of(self, binary: str) -> str | None:

@@ -131,6 +131,7 @@ def _replicated(spec: ModelSpec, groups: list[tuple[int, ...]], binaries: Binari
             extra += ["--threads", str(threads)]
         if spec.engine.kind == "llama-cpp-python":
             argv = _python_server_argv(spec, binaries, port, threads)
+            env += list(binaries.bindings_env)
         elif spec.engine.flavor == "ascend-fork":
             path = f"{host.run_dir}/{spec.name}-{i}.fork.yaml"
             files.append((path, fork_config(spec, port, group)))
@@ -138,8 +139,10 @@ def _replicated(spec: ModelSpec, groups: list[tuple[int, ...]], binaries: Binari
         else:
             argv, n = _engine_argv(spec, binaries, port, extra)
             notes += [x for x in n if x not in notes]
+        # llama-cpp-python's server has no /health; it binds only after loading, so /v1/models will do.
+        health = "/v1/models" if spec.engine.kind == "llama-cpp-python" else "/health"
         procs.append(ProcessSpec(name, "engine", tuple(argv), tuple(env), port,
-                                 f"http://{LOOPBACK}:{port}/health", None, group))
+                                 f"http://{LOOPBACK}:{port}{health}", None, group))
     return ModelPlan(spec.name, spec.aliases, spec.parallel.mode, tuple(procs), (), tuple(files),
                      tuple(f"http://{LOOPBACK}:{p.port}" for p in procs), spec.params.n_parallel or 1,
                      tuple(notes))
@@ -156,6 +159,8 @@ def _python_server_argv(spec: ModelSpec, binaries: Binaries, port: int, threads:
         value = getattr(p, key)
         if value is not None:
             argv += [flag, str(-1 if value == "all" else value)]
+    if p.flash_attn in ("on", "off"):
+        argv += ["--flash_attn", str(p.flash_attn == "on")]
     if threads or p.n_threads:
         argv += ["--n_threads", str(p.n_threads or threads)]
     return argv + list(spec.engine.extra_args)

@@ -1,0 +1,53 @@
+"""Tier 2: the real cached CPU build, its smoke test, and the Python bindings over the same libllama."""
+import subprocess
+import sys
+
+import openai
+import pytest
+
+from launcher.build.bindings import check_bindings
+from launcher.errors import BuildError
+from tests.e2e.conftest import GEMMA
+
+
+def test_second_build_is_a_noop_and_is_listed(built, run_launch):
+    res = run_launch("build", "--backend", "cpu", timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(f"up to date: {built.key} (cpu)")
+    listing = run_launch("build", "--list")
+    line = [ln for ln in listing.stdout.splitlines() if ln.startswith(built.key)]
+    assert line and " cpu " in line[0] and "llama-cpp-python-0.3.36" in line[0]
+
+
+def test_bindings_load_our_libllama_and_generate(built, gemma):
+    env = check_bindings(built)
+    code = ("import llama_cpp, sys; "
+            "llm = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=256, verbose=False); "
+            "print(llama_cpp.llama_cpp._lib._name); "
+            "print(llm('The capital of France is', max_tokens=4, temperature=0)['choices'][0]['text'])")
+    res = subprocess.run([sys.executable, "-c", code, str(gemma)], capture_output=True, text=True,
+                         env={**__import__("os").environ, **env}, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    lib, text = res.stdout.splitlines()[:2]
+    assert lib.startswith(str(built.bin_dir)) and text.strip()
+
+
+def test_bindings_of_another_version_are_refused(built):
+    with pytest.raises(BuildError, match="cannot use this build"):
+        check_bindings(built, version="0.3.20")
+
+
+def test_both_engine_kinds_give_the_same_greedy_output(launch):
+    # Same numerics on both sides: flash attention and the full SWA cache (llama-cpp-python's only mode)
+    # change which of two close tokens wins on a 270M model.
+    prompt = "Once upon a time, in a small village,"
+    texts = {}
+    for kind in ("llama-server", "llama-cpp-python"):
+        text = GEMMA.replace("n_parallel: 2", "n_parallel: 1\nflash_attn: 'on'\nswa_full: true").replace("engine: {", f"engine: {{kind: {kind}, ")
+        run = launch(text)
+        c = openai.OpenAI(base_url=run.url + "/v1", api_key="x", max_retries=0, timeout=120)
+        texts[kind] = c.completions.create(model="gemma", prompt=prompt, max_tokens=16, temperature=0,
+                                            extra_body={"repeat_penalty": 1.0}).choices[0].text
+        run.proc.send_signal(2)
+        run.proc.wait(30)
+    assert texts["llama-server"] and texts["llama-server"] == texts["llama-cpp-python"], texts
