@@ -32,6 +32,10 @@ def register(sub) -> None:
     s.add_argument("--port", type=int, default=8080)
     s.set_defaults(func=cmd_serve)
 
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
+    from .bench import overhead
+    overhead.register(bench)
+
 
 def cmd_build(args) -> int:
     from .build import all_builds, ensure_build, make_request, request_for

@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): serving load, gateway overhead against direct engines and peers."""
