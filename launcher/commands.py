@@ -32,6 +32,10 @@ def register(sub) -> None:
     s.add_argument("--port", type=int, default=8080)
     s.set_defaults(func=cmd_serve)
 
+    r = sub.add_parser("rank", help="internal: what mpirun runs on each rank of an rpc job")
+    r.add_argument("file", help="the job's ranks file written by launch")
+    r.set_defaults(func=lambda a: __import__("launcher.mpi.rank", fromlist=["run_rank"]).run_rank(a.file))
+
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
     from .bench import overhead
     overhead.register(bench)
@@ -67,9 +71,13 @@ def cmd_build(args) -> int:
 def serve_config(path: str) -> int:
     from .config import load_config
     from .serve import serve
+    from .mpi.external import mpi_world, serve_under_mpirun
     result = load_config(path)
     for w in result.warnings:
         print(w.format(), file=sys.stderr)
+    world = mpi_world()
+    if world and result.config.models[0].parallel.uses_mpi:
+        return serve_under_mpirun(result.config, world)
     return serve(result.config)
 
 

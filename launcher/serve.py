@@ -49,7 +49,8 @@ def ensure_models(config: Config) -> None:
             ensure(spec.model.split(":", 1)[1])
 
 
-def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True) -> int:
+def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True, plan_models=None) -> int:
+    """Serve until stopped. `plan_models` replaces the planned models (used under a user's mpirun)."""
     logging.basicConfig(level=logging.INFO, format="[launcher] %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health poll is noise
     gw = config.gateway
@@ -58,9 +59,9 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
     keys = load_keys(gw)
     ensure_models(config)
     binaries = binaries or prepare_binaries(config)
-    plan = plan_for_here(config, binaries=binaries)
+    models = plan_models or plan_for_here(config, binaries=binaries).models
     log_dir = Path(gw.log_dir) if gw.log_dir else cache_dir() / "logs" / Path(config.file).stem
-    runners = [ModelRunner(mp, spec, log_dir, echo=echo) for mp, spec in zip(plan.models, config.models)]
+    runners = [ModelRunner(mp, spec, log_dir, echo=echo) for mp, spec in zip(models, config.models)]
     atexit.register(lambda: [r.kill_now() for r in runners])
     outcome = {"code": 0}
     server: uvicorn.Server | None = None
@@ -83,6 +84,15 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
         grace = 0.0 if server and server.force_exit else 10.0
         await asyncio.gather(*(r.stop(grace) for r in runners), return_exceptions=True)
 
+    def failed_for_good(name: str) -> None:
+        spec = next(r.spec for r in runners if r.name == name)
+        if spec.engine.exit_on_failure and server:
+            log.error("model %s failed and engine.exit_on_failure is set: stopping", name)
+            outcome["code"] = 1
+            server.should_exit = True
+
+    for r in runners:
+        r.on_failed = failed_for_good
     app = create_app(runners, gw, keys, on_start, on_stop)
     uv = uvicorn.Config(app, host=gw.host, port=gw.port, log_level="warning", access_log=False,
                         timeout_graceful_shutdown=30, lifespan="on")

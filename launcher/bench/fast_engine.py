@@ -13,6 +13,10 @@ CHUNK = ("data: " + json.dumps({"choices": [{"index": 0, "text": "tok ", "finish
                                 "object": "text_completion", "model": "fast"}) + "\n\n").encode()
 
 
+def _chunked(data: bytes) -> bytes:
+    return b"%x\r\n" % len(data) + data + b"\r\n"
+
+
 def _arg(name: str, default: str) -> str:
     argv = sys.argv
     return argv[argv.index(name) + 1] if name in argv else default
@@ -36,13 +40,13 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 await writer.drain()
                 continue
             n = int(body.get("max_tokens") or 16)
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n")
+            # Chunked and kept alive, as llama-server answers.
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
             for _ in range(n):
-                writer.write(CHUNK)
+                writer.write(_chunked(CHUNK))
                 await writer.drain()
-            writer.write(b"data: [DONE]\n\n")
+            writer.write(_chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n")
             await writer.drain()
-            break
     except (asyncio.IncompleteReadError, ConnectionError, ValueError):
         pass
     finally:

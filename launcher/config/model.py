@@ -90,6 +90,7 @@ class Engine:
     start_timeout: float = 600.0
     max_restarts: int = 5
     restart_backoff: float = 1.0
+    exit_on_failure: bool = False
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ def create_app(runners: list[ModelRunner], gw: Gateway, keys: tuple[str, ...] = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        # No pooling of idle connections: llama-server may drop a kept-alive one without a word.
+        # No idle pooling: llama-server may drop a kept-alive connection without a word, and
+        # measured against a fast fake engine pooling saved nothing visible (launch bench overhead --fake).
         limits = httpx.Limits(max_keepalive_connections=0, max_connections=None)
         timeout = httpx.Timeout(gw.request_timeout, connect=gw.connect_timeout)
         async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
@@ -100,7 +101,7 @@ def _install_error_handlers(app: FastAPI) -> None:
                             status_code=500)
 
 
-async def _json_body(request: Request) -> dict:
+async def _json_body(request: Request) -> tuple[dict, bytes]:
     raw = await request.body()
     try:
         body = json.loads(raw)
@@ -108,18 +109,18 @@ async def _json_body(request: Request) -> dict:
         raise BadRequest(f"request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
-    return body
+    return body, raw
 
 
 async def _forward(request: Request, path: str, endpoint: str) -> Response:
     st = state(request)
-    body = await _json_body(request)
+    body, raw = await _json_body(request)
     runner = st.registry.resolve(body.get("model"))
-    if endpoint != "embeddings":
-        for key, value in st.defaults.get(runner.name, {}).items():
-            body.setdefault(key, value)
+    missing = {} if endpoint == "embeddings" else \
+        {k: v for k, v in st.defaults.get(runner.name, {}).items() if k not in body}
+    body.update(missing)
     stream = body.get("stream") is True
-    payload = json.dumps(body).encode()
+    payload = json.dumps(body).encode() if missing else raw
     labels = (runner.name, endpoint)
     st.metrics.in_flight.labels(runner.name).inc()
     started, status = time.perf_counter(), 500
@@ -162,7 +163,7 @@ def _install_routes(app: FastAPI) -> None:
             data.append({"id": r.name, "object": "model", "created": int(r.started_at or 0), "owned_by": "launcher",
                          "aliases": list(r.plan.aliases), "state": r.state, "restarts": r.restarts,
                          "engines": [{"url": u.url, "state": u.process.state, "pid": u.process.pid,
-                                      "in_flight": u.in_flight} for u in r.upstreams]})
+                                      "in_flight": u.in_flight, "served": u.served} for u in r.upstreams]})
         return {"object": "list", "data": data}
 
     @app.get("/health")

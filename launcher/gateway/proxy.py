@@ -42,7 +42,9 @@ class Forwarder:
             try:
                 req = self.client.build_request("POST", up.url + path, content=body,
                                                 headers={"content-type": "application/json"})
-                return up, await self.client.send(req, stream=True)
+                resp = await self.client.send(req, stream=True)
+                up.served += 1
+                return up, resp
             except RETRYABLE as exc:
                 up.in_flight -= 1
                 tried.append(up)

@@ -179,6 +179,11 @@ def fork_config(spec: ModelSpec, port: int, group: tuple[int, ...]) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
+def _job_marker(spec: ModelSpec, port: int) -> tuple[str, str]:
+    """Carried by every process of an mpirun job so launcher can find ranks outside mpirun's group."""
+    return ("LAUNCHER_JOB", f"{spec.name}@{port}")
+
+
 def _mpirun_prefix(spec: ModelSpec, binaries: Binaries, env: list[tuple[str, str]], host: Host) -> list[str]:
     par = spec.parallel
     argv = [par.mpirun or binaries.mpirun, "-np", str(par.ranks)]
@@ -192,7 +197,14 @@ def _mpirun_prefix(spec: ModelSpec, binaries: Binaries, env: list[tuple[str, str
         argv.append("--oversubscribe")
     for key, value in env:
         argv += ["-x", f"{key}={value}"]
-    return argv + list(par.mpirun_args)
+    return argv + ["-x", "LAUNCHER_JOB"] + list(par.mpirun_args)
+
+
+def _multi_host_note(spec: ModelSpec, path: str) -> tuple[str, ...]:
+    if not spec.parallel.hostfile:
+        return ()
+    return (f"runs across hosts: {path}, the model and the binaries must exist at the same paths on every "
+            f"host (shared filesystem), and launcher must be installed there for `launch rank`",)
 
 
 def _ep_tp(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int, host: Host) -> ModelPlan:
@@ -201,11 +213,12 @@ def _ep_tp(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int,
     env = _base_env(spec, ids, None)
     argv = _mpirun_prefix(spec, binaries, env, host) + [binaries.mpi_server, "--config", path] + \
         list(spec.engine.extra_args)
-    proc = ProcessSpec(f"{spec.name}.mpirun", "mpirun", tuple(argv), (), port,
+    proc = ProcessSpec(f"{spec.name}.mpirun", "mpirun", tuple(argv), (_job_marker(spec, port),), port,
                        f"http://{LOOPBACK}:{port}/health", None, ids)
     return ModelPlan(spec.name, spec.aliases, "ep_tp", (proc,), (), ((path, fork_config(spec, port, ids)),),
                      (f"http://{LOOPBACK}:{port}",), spec.params.n_parallel or 1,
-                     ("rank 0 of llama-mpi-server serves HTTP; the other ranks follow its batches",))
+                     ("rank 0 of llama-mpi-server serves HTTP; the other ranks follow its batches",)
+                     + _multi_host_note(spec, path))
 
 
 def _rpc(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int, host: Host) -> ModelPlan:
@@ -233,9 +246,12 @@ def _rpc(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int, h
     ranks.insert(0, rank0)
     ranks_file = f"{host.run_dir}/{spec.name}.ranks.json"
     argv = _mpirun_prefix(spec, binaries, [], host) + [binaries.python, "-m", "launcher", "rank", ranks_file]
-    proc = ProcessSpec(f"{spec.name}.mpirun", "mpirun", tuple(argv), (), port, rank0.health_url, None, ids)
+    proc = ProcessSpec(f"{spec.name}.mpirun", "mpirun", tuple(argv), (_job_marker(spec, port),), port,
+                       rank0.health_url, None, ids)
     content = json.dumps({"model": spec.name, "multi_host": multi_host,
+                          "device_env": VISIBLE_ENV.get(spec.devices.backend), "device_ids": list(ids),
                           "ranks": [r.__dict__ for r in ranks]}, indent=1, default=list)
     notes.append("ggml RPC is unauthenticated: keep rpc_host on a private network")
+    notes += _multi_host_note(spec, ranks_file)
     return ModelPlan(spec.name, spec.aliases, "rpc", (proc,), tuple(ranks), ((ranks_file, content),),
                      (f"http://{LOOPBACK}:{port}",), spec.params.n_parallel or 1, tuple(notes))

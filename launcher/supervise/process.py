@@ -135,14 +135,24 @@ class ManagedProcess:
             await self.proc.wait()
         # Whatever else lives in the group (helpers of the engine) goes too.
         await _signal_group(self.proc, signal.SIGKILL)
+        self.sweep()
         await self._drain_pump()
         self.state = "stopped"
+
+    def sweep(self) -> list[int]:
+        """mpirun jobs: kill ranks that outlived mpirun (they are in other process groups)."""
+        marker = self.spec.env_dict.get("LAUNCHER_JOB")
+        if not marker:
+            return []
+        from .sweep import kill_marked
+        return kill_marked(marker)
 
     def kill_now(self) -> None:
         """Synchronous last resort (second Ctrl-C, interpreter exit)."""
         if self.proc and self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
+        self.sweep()
 
 
 async def _signal_group(proc: asyncio.subprocess.Process, sig: int) -> None:

@@ -30,6 +30,7 @@ class Upstream:
     process: ManagedProcess
     slots: int = 1
     in_flight: int = 0
+    served: int = 0  # requests this upstream accepted (observability; replicas share load)
 
     @property
     def ready(self) -> bool:
@@ -42,6 +43,7 @@ class ModelRunner:
     spec: ModelSpec
     log_dir: Path
     on_restart: Callable[[str], None] = lambda name: None
+    on_failed: Callable[[str], None] = lambda name: None
     echo: bool = True
     state: str = "stopped"
     restarts: int = 0
@@ -85,6 +87,7 @@ class ModelRunner:
             await up.process.wait_exit()
             if self._stopping:
                 return
+            up.process.sweep()  # an mpirun job: its ranks must not outlive it
             why = up.process.returncode_text()
             self.last_error = f"{up.process.spec.name} exited with {why}"
             log.warning("[%s] exited with %s", up.process.spec.name, why)
@@ -93,6 +96,7 @@ class ModelRunner:
             if self.restarts >= engine.max_restarts:
                 self.state = "failed"
                 log.error("[%s] restart limit (%d) reached; model marked failed", self.name, engine.max_restarts)
+                self.on_failed(self.name)
                 return
             delay = engine.restart_backoff * (2 ** min(self.restarts, 6))
             self.restarts += 1

@@ -25,4 +25,4 @@ ep_size: 2
 moe_tp_size: 1
 LAUNCHER_EOF
 # deepseek-v2-lite.mpirun: health http://127.0.0.1:30001/health
-/opt/venv/bin/mpirun -np 2 --allow-run-as-root --bind-to none -x ASCEND_RT_VISIBLE_DEVICES=0,1 /opt/llama-ascend/bin/llama-mpi-server --config /run/launcher/deepseek-v2-lite.fork.yaml &
+env LAUNCHER_JOB=deepseek-v2-lite@30001 /opt/venv/bin/mpirun -np 2 --allow-run-as-root --bind-to none -x ASCEND_RT_VISIBLE_DEVICES=0,1 -x LAUNCHER_JOB /opt/llama-ascend/bin/llama-mpi-server --config /run/launcher/deepseek-v2-lite.fork.yaml &

@@ -8,6 +8,8 @@ cat > /run/launcher/gemma3-270m-rpc.ranks.json <<'LAUNCHER_EOF'
 {
  "model": "gemma3-270m-rpc",
  "multi_host": false,
+ "device_env": null,
+ "device_ids": [],
  "ranks": [
   {
    "name": "gemma3-270m-rpc.rank0",
@@ -59,6 +61,6 @@ cat > /run/launcher/gemma3-270m-rpc.ranks.json <<'LAUNCHER_EOF'
 }
 LAUNCHER_EOF
 # gemma3-270m-rpc.mpirun: health http://127.0.0.1:30001/health
-/opt/venv/bin/mpirun -np 2 --allow-run-as-root --bind-to none --oversubscribe /opt/venv/bin/python -m launcher rank /run/launcher/gemma3-270m-rpc.ranks.json &
+env LAUNCHER_JOB=gemma3-270m-rpc@30001 /opt/venv/bin/mpirun -np 2 --allow-run-as-root --bind-to none --oversubscribe -x LAUNCHER_JOB /opt/venv/bin/python -m launcher rank /run/launcher/gemma3-270m-rpc.ranks.json &
 #   rank 0 runs: /opt/llama/bin/llama-server --model /cache/launcher/models/gemma-3-270m-Q4_K_M.gguf --alias gemma3-270m-rpc --host 127.0.0.1 --port 30001 --ctx-size 4096 --parallel 2 --seed 42 --rpc 127.0.0.1:50052 --n-gpu-layers all
 #   rank 1 runs: /opt/llama/bin/ggml-rpc-server --host 127.0.0.1 --port 50052

@@ -73,9 +73,9 @@ def test_layer_split_over_8_npus_is_exact():
 
 def test_ep_tp_is_one_mpirun_line_with_fork_config():
     text = render(ROOT / "configs" / "config_deepseek_v2_lite_ep.yaml", "cann:8")
-    line = [ln for ln in text.splitlines() if ln.startswith("/opt/venv/bin/mpirun")][0]
-    assert line.startswith("/opt/venv/bin/mpirun -np 2 --allow-run-as-root --bind-to none "
-                           "-x ASCEND_RT_VISIBLE_DEVICES=0,1 ")
+    line = [ln for ln in text.splitlines() if "/opt/venv/bin/mpirun" in ln and not ln.startswith("#")][0]
+    assert line.startswith("env LAUNCHER_JOB=deepseek-v2-lite@30001 /opt/venv/bin/mpirun -np 2 "
+                           "--allow-run-as-root --bind-to none -x ASCEND_RT_VISIBLE_DEVICES=0,1 -x LAUNCHER_JOB ")
     assert line.endswith("/opt/llama-ascend/bin/llama-mpi-server --config /run/launcher/deepseek-v2-lite.fork.yaml &")
     assert "tp_size: 2" in text and "ep_size: 2" in text and "enable_mla: true" in text
 

@@ -1,0 +1,166 @@
+"""What each MPI rank runs in `rpc` mode, whether launcher started mpirun or the user did.
+
+Each rank learns its role through mpi4py (world rank, local rank on its host) and exchanges
+addresses with allgather. Ranks >= 1 start a ggml-rpc-server; a barrier then releases rank 0,
+whose llama-server connects to all of them. A rank whose process dies exits non-zero, which
+makes mpirun take the whole job down; a rank whose parent vanished, or that rank 0 told to
+stop, ends its process and exits.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..supervise.process import _die_with_parent
+
+STOP_TAG = 77
+
+
+def _log(rank: int, text: str) -> None:
+    sys.stdout.write(f"[rank {rank}] {text}\n")
+    sys.stdout.flush()
+
+
+def outward_address(peer_host: str) -> str:
+    """This host's address on the route to `peer_host` (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect((socket.gethostbyname(peer_host), 9))
+            return s.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+def substitute(arg: str, hosts: list[str], own: str) -> str:
+    for r, host in enumerate(hosts):
+        arg = arg.replace(f"{{host:{r}}}", host)
+    return arg.replace("{host}", own)
+
+
+@dataclass
+class Role:
+    comm: object
+    rank: int
+    local_rank: int
+    argv: list[str]
+    env: dict[str, str]
+
+
+def handshake(job: dict) -> Role:
+    """Collective part every rank runs: roles, addresses, per-rank argv and devices."""
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    rank, size = comm.Get_rank(), comm.Get_size()
+    ranks = job["ranks"]
+    if size != len(ranks):
+        _log(rank, f"the plan has {len(ranks)} ranks but mpirun started {size}")
+        comm.Abort(2)
+    local_rank = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_rank()
+    hostnames = comm.allgather(socket.gethostname())
+    own = outward_address(hostnames[0]) if job["multi_host"] and rank else "127.0.0.1"
+    hosts = comm.allgather(own)
+    spec = ranks[rank]
+    argv = [substitute(a, hosts, own) for a in spec["argv"]]
+    env = dict(os.environ)
+    env.update(dict(spec["env"]))
+    if job["multi_host"] and job.get("device_env") and job.get("device_ids"):
+        ids = job["device_ids"]
+        env[job["device_env"]] = str(ids[local_rank % len(ids)])
+    _log(rank, f"local rank {local_rank} on {hostnames[rank]}: {' '.join(argv)}")
+    return Role(comm, rank, local_rank, argv, env)
+
+
+def run_rank(path: str) -> int:
+    """`launch rank FILE`: the program launcher's own mpirun line starts on every rank."""
+    job = json.loads(Path(path).read_text())
+    role = handshake(job)
+    stopping = _stop_on_signals()
+    if role.rank == 0:
+        role.comm.barrier()  # every RPC server listens before llama-server connects to them
+        return _watch(_start(role), role, stopping)
+    return serve_rpc_worker(role, stopping)
+
+
+def serve_rpc_worker(role: Role, stopping: threading.Event | None = None) -> int:
+    """Ranks >= 1: start ggml-rpc-server, wait until it listens, release rank 0, then watch."""
+    stopping = stopping or _stop_on_signals()
+    proc = _start(role)
+    port = int(role.argv[role.argv.index("--port") + 1])
+    host = role.argv[role.argv.index("--host") + 1]
+    if not wait_listening("127.0.0.1" if host in ("0.0.0.0", "") else host, port, proc):
+        _log(role.rank, f"ggml-rpc-server did not come up (exit {proc.poll()}); aborting the job")
+        role.comm.Abort(1)
+    role.comm.barrier()
+    return _watch(proc, role, stopping)
+
+
+def tell_workers_to_stop(role: Role) -> None:
+    """Rank 0 is done: the others would otherwise run on, and mpirun would wait for them."""
+    for r in range(1, role.comm.Get_size()):
+        role.comm.isend(None, dest=r, tag=STOP_TAG)
+
+
+def wait_listening(host: str, port: int, proc: subprocess.Popen, timeout: float = 120.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def _stop_on_signals() -> threading.Event:
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    return stopping
+
+
+def _start(role: Role) -> subprocess.Popen:
+    proc = subprocess.Popen(role.argv, env=role.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace", preexec_fn=_die_with_parent)
+    threading.Thread(target=_pump, args=(proc, role.rank), daemon=True).start()
+    return proc
+
+
+def _pump(proc: subprocess.Popen, rank: int) -> None:
+    assert proc.stdout
+    for line in proc.stdout:
+        _log(rank, line.rstrip("\n"))
+
+
+def _watch(proc: subprocess.Popen, role: Role, stopping: threading.Event) -> int:
+    parent = os.getppid()
+    while not stopping.is_set():
+        code = proc.poll()
+        if code is not None:
+            _log(role.rank, f"{Path(proc.args[0]).name} exited with {code}; ending this rank so mpirun "
+                            f"stops the job")
+            return 1
+        if os.getppid() != parent:  # mpirun is gone: nobody will stop us
+            _log(role.rank, "parent gone; stopping")
+            break
+        if role.rank and role.comm.Iprobe(source=0, tag=STOP_TAG):
+            _log(role.rank, "rank 0 is done; stopping")
+            break
+        time.sleep(0.2)
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    return 0

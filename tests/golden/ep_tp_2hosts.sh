@@ -1,0 +1,22 @@
+# plan for <repo>/tests/plan_configs/ep_tp_2hosts.yaml
+# gateway: http://127.0.0.1:8080/v1 (runs inside launch)
+
+# model 'deepseek-v2-lite' (accepted names: deepseek-v2-lite, DeepSeek-V2-Lite-Chat-Q8_0.gguf, DeepSeek-V2-Lite-Chat-Q8_0), mode ep_tp
+# note: rank 0 of llama-mpi-server serves HTTP; the other ranks follow its batches
+# note: runs across hosts: /run/launcher/deepseek-v2-lite.fork.yaml, the model and the binaries must exist at the same paths on every host (shared filesystem), and launcher must be installed there for `launch rank`
+mkdir -p /run/launcher
+cat > /run/launcher/deepseek-v2-lite.fork.yaml <<'LAUNCHER_EOF'
+model: /data/models/DeepSeek-V2-Lite-Chat-Q8_0.gguf
+model_alias: deepseek-v2-lite
+n_ctx: 8192
+n_gpu_layers: 99
+enable_mla: true
+hostname: 127.0.0.1
+port: 30001
+tp_size: 2
+dp_size: 1
+ep_size: 2
+moe_tp_size: 1
+LAUNCHER_EOF
+# deepseek-v2-lite.mpirun: health http://127.0.0.1:30001/health
+env LAUNCHER_JOB=deepseek-v2-lite@30001 /opt/venv/bin/mpirun -np 2 --hostfile <repo>/tests/plan_configs/hosts.txt --allow-run-as-root --bind-to none -x ASCEND_RT_VISIBLE_DEVICES=0 -x LAUNCHER_JOB /opt/llama-ascend/bin/llama-mpi-server --config /run/launcher/deepseek-v2-lite.fork.yaml &

@@ -1,0 +1,77 @@
+# plan for <repo>/tests/plan_configs/rpc_2hosts.yaml
+# gateway: http://127.0.0.1:8080/v1 (runs inside launch)
+
+# model 'qwen2-7b' (accepted names: qwen2-7b, Qwen2-7B-Instruct-Q8_0.gguf, Qwen2-7B-Instruct-Q8_0), mode rpc
+# note: ggml RPC is unauthenticated: keep rpc_host on a private network
+# note: runs across hosts: /run/launcher/qwen2-7b.ranks.json, the model and the binaries must exist at the same paths on every host (shared filesystem), and launcher must be installed there for `launch rank`
+mkdir -p /run/launcher
+cat > /run/launcher/qwen2-7b.ranks.json <<'LAUNCHER_EOF'
+{
+ "model": "qwen2-7b",
+ "multi_host": true,
+ "device_env": "ASCEND_RT_VISIBLE_DEVICES",
+ "device_ids": [
+  0
+ ],
+ "ranks": [
+  {
+   "name": "qwen2-7b.rank0",
+   "role": "rank",
+   "argv": [
+    "/opt/llama/bin/llama-server",
+    "--model",
+    "/data/models/Qwen2-7B-Instruct-Q8_0.gguf",
+    "--alias",
+    "qwen2-7b",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "30001",
+    "--n-gpu-layers",
+    "99",
+    "--rpc",
+    "{host:1}:50052"
+   ],
+   "env": [
+    [
+     "ASCEND_RT_VISIBLE_DEVICES",
+     "0"
+    ]
+   ],
+   "port": 30001,
+   "health_url": "http://127.0.0.1:30001/health",
+   "rank": 0,
+   "devices": [
+    0
+   ]
+  },
+  {
+   "name": "qwen2-7b.rank1",
+   "role": "rank",
+   "argv": [
+    "/opt/llama/bin/ggml-rpc-server",
+    "--host",
+    "{host}",
+    "--port",
+    "50052"
+   ],
+   "env": [
+    [
+     "ASCEND_RT_VISIBLE_DEVICES",
+     "0"
+    ]
+   ],
+   "port": null,
+   "health_url": null,
+   "rank": 1,
+   "devices": [
+    0
+   ]
+  }
+ ]
+}
+LAUNCHER_EOF
+# qwen2-7b.mpirun: health http://127.0.0.1:30001/health
+env LAUNCHER_JOB=qwen2-7b@30001 /opt/venv/bin/mpirun -np 2 --hostfile <repo>/tests/plan_configs/hosts.txt --allow-run-as-root --bind-to none -x LAUNCHER_JOB /opt/venv/bin/python -m launcher rank /run/launcher/qwen2-7b.ranks.json &
+#   rank 0 runs: env ASCEND_RT_VISIBLE_DEVICES=0 /opt/llama/bin/llama-server --model /data/models/Qwen2-7B-Instruct-Q8_0.gguf --alias qwen2-7b --host 127.0.0.1 --port 30001 --n-gpu-layers 99 --rpc '{host:1}:50052'
+#   rank 1 runs: env ASCEND_RT_VISIBLE_DEVICES=0 /opt/llama/bin/ggml-rpc-server --host '{host}' --port 50052
