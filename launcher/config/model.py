@@ -37,6 +37,7 @@ class EngineParams:
     embeddings: bool | None = None
     flash_attn: str | None = None
     swa_full: bool | None = None
+    repack: bool | None = None
     chat_template: str | None = None
     jinja: bool | None = None
     seed: int | None = None

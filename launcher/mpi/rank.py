@@ -147,8 +147,9 @@ def _watch(proc: subprocess.Popen, role: Role, stopping: threading.Event) -> int
     while not stopping.is_set():
         code = proc.poll()
         if code is not None:
-            _log(role.rank, f"{Path(proc.args[0]).name} exited with {code}; ending this rank so mpirun "
-                            f"stops the job")
+            # A plain non-zero exit would leave mpirun waiting for the other ranks: abort the job.
+            _log(role.rank, f"{Path(proc.args[0]).name} exited with {code}; aborting the MPI job")
+            role.comm.Abort(1)
             return 1
         if os.getppid() != parent:  # mpirun is gone: nobody will stop us
             _log(role.rank, "parent gone; stopping")

@@ -18,6 +18,7 @@ _NEGATION = {
     "cont_batching": "--no-cont-batching",
     "no_perf": "--perf",
     "jinja": "--no-jinja",
+    "repack": "--no-repack",
 }
 # Keys rendered by launcher itself (model path, alias and ports are placed by the planner).
 _PLACED_BY_PLANNER = {"model_alias"}

@@ -46,8 +46,31 @@ def rpc_server_pid(marker: str) -> int:
     raise AssertionError("no ggml-rpc-server in the job")
 
 
+def pids_with(text: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if text.encode() in fh.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return [p for p in found if p != os.getpid()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
 def test_rpc_two_ranks_gives_the_single_process_greedy_text(launch):
-    single = launch(GEMMA.replace("n_parallel: 2", "n_parallel: 1\nseed: 42\nn_ctx: 2048").replace("n_ctx: 4096\n", ""))
+    # The RPC device computes with plain (not repacked) CPU weights; so does `repack: false`.
+    single = launch(GEMMA.replace("n_parallel: 2", "n_parallel: 1\nseed: 42\nrepack: false")
+                    .replace("n_ctx: 4096", "n_ctx: 2048"))
     expected = greedy(single)
     single.proc.send_signal(signal.SIGINT)
     single.proc.wait(30)
@@ -136,3 +159,47 @@ def test_replicas_share_traffic_and_survive_a_sigkill_under_load(launch):
     engines = run.models()["engines"]
     assert all(e["state"] == "ready" for e in engines) and run.models()["restarts"] == 1
     assert victim not in [e["pid"] for e in engines]
+
+
+def test_user_run_mpirun_launch_serves_and_stops_cleanly(tmp_path, built, gemma):
+    """`mpirun -np 2 launch --config X`: rank 0 serves the gateway, rank 1 the RPC server."""
+    import subprocess
+    import sys
+
+    from launcher.binaries import mpirun_path
+    from launcher.net import free_ports
+    port = next(free_ports())
+    cfg = tmp_path / "rpc.yaml"
+    cfg.write_text(rpc_config().replace("PORT", str(port)))
+    argv = [mpirun_path(), "-np", "2", "--oversubscribe", "--bind-to", "none"]
+    if os.geteuid() == 0:
+        argv.append("--allow-run-as-root")
+    log = tmp_path / "mpirun.log"
+    proc = subprocess.Popen(argv + [sys.executable, "-m", "launcher", "--config", str(cfg)], stdout=open(log, "w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            try:
+                if httpx.get(url + "/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        c = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=120)
+        assert c.completions.create(model="gemma", prompt=PROMPT, max_tokens=4, temperature=0).choices[0].text
+        assert "[rank 1]" in log.read_text()
+        job = pids_with(str(cfg)) + pids_with("ggml-rpc-server") + pids_with("llama-server")
+        assert len(job) >= 4, job  # two launcher ranks, llama-server, ggml-rpc-server
+        proc.send_signal(signal.SIGINT)  # mpirun forwards it, then ends the job (its exit code is its own)
+        proc.wait(60)
+        deadline = time.monotonic() + 5
+        while [p for p in job if alive(p)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [p for p in job if alive(p)] == []
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
