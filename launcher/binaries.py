@@ -9,7 +9,8 @@ from pathlib import Path
 from .config.model import Config
 from .plan.model import Binaries
 
-TOOLS = {"llama_server": "llama-server", "rpc_server": "ggml-rpc-server", "mpi_server": "llama-mpi-server"}
+TOOLS = {"llama_server": "llama-server", "rpc_server": "ggml-rpc-server", "mpi_server": "llama-mpi-server",
+         "llama_bench": "llama-bench"}
 
 
 def mpirun_path() -> str:
@@ -19,7 +20,6 @@ def mpirun_path() -> str:
 
 
 def resolve_binaries(config: Config, bin_dir: Path | None = None, with_help: bool = True) -> Binaries:
-    engine = config.models[0].engine
     if bin_dir is None:
         from .build.cache import find_build
         build = find_build(config)
@@ -31,15 +31,15 @@ def resolve_binaries(config: Config, bin_dir: Path | None = None, with_help: boo
             paths[field] = str(candidate)
         else:
             paths[field] = shutil.which(name) or name
-    if engine.binary:
-        key = "mpi_server" if config.models[0].parallel.mode == "ep_tp" else "llama_server"
-        paths[key] = str(Path(engine.binary).expanduser())
     helps = []
     if with_help:
-        for field in ("llama_server", "mpi_server"):
-            text = help_text(paths[field])
+        # The flags each engine binary takes, from its own --help (the Ascend fork differs).
+        wanted = {paths["llama_server"], paths["mpi_server"]}
+        wanted |= {str(Path(s.engine.binary).expanduser()) for s in config.models if s.engine.binary}
+        for binary in sorted(wanted):
+            text = help_text(binary)
             if text:
-                helps.append((paths[field], text))
+                helps.append((binary, text))
     return Binaries(mpirun=mpirun_path(), python=sys.executable, help_texts=tuple(helps), **paths)
 
 

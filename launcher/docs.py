@@ -36,10 +36,16 @@ def _row(key: str, node: dict) -> str:
 
 def reference() -> str:
     s = schema()
-    top = [(k, v) for k, v in s["properties"].items() if v.get("type") != "object"]
+    top = [(k, v) for k, v in s["properties"].items() if v.get("type") not in ("object", "array") or k == "tensor_split"]
     sections = [(k, v) for k, v in s["properties"].items() if v.get("type") == "object"]
     out = ["### Engine keys (top level)", "", s["description"], "", "| key | type | meaning |", "|---|---|---|"]
     out += [_row(k, v) for k, v in top]
+    models = s["properties"]["models"]
+    shared = set(s["properties"])
+    out += ["", "### `models` (several models)", "", models["description"], "",
+            "Keys only a `models` item has (all engine keys and the devices/parallel/engine/defaults sections "
+            "apply too):", "", "| key | type | meaning |", "|---|---|---|"]
+    out += [_row(k, v) for k, v in models["items"]["properties"].items() if k not in shared]
     for name, sec in sections:
         out += ["", f"### `{name}`", "", sec["description"], "", "| key | type | meaning |", "|---|---|---|"]
         out += [_row(k, v) for k, v in sec["properties"].items()]

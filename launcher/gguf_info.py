@@ -34,7 +34,7 @@ def summarize(path: str | Path) -> GGUFSummary:
     arch = field("general.architecture")
     ftype = field("general.file_type")
     try:
-        quant = LlamaFileType(ftype).name.removeprefix("MOSTLY_") if ftype is not None else None
+        quant = LlamaFileType(ftype).name.removeprefix("MOSTLY_").removeprefix("ALL_") if ftype is not None else None
     except ValueError:
         quant = str(ftype)
     params = sum(int(t.n_elements) for t in reader.tensors)

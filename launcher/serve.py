@@ -17,6 +17,7 @@ from .config.model import Config
 from .errors import StartError
 from .gateway.app import create_app
 from .gateway.auth import load_keys
+from .gateway.pool import ModelPool
 from .net import port_in_use
 from .paths import cache_dir
 from .plan import Binaries, plan_for_here
@@ -29,12 +30,13 @@ def prepare_binaries(config: Config, quiet: bool = False) -> Binaries:
     """Build llama.cpp if the plan needs launcher's own build and it is not cached yet."""
     from .binaries import resolve_binaries
     from .build import ensure_build, request_for
-    spec = config.models[0]
-    if spec.engine.binary and spec.engine.kind == "llama-server":
-        return resolve_binaries(config, bin_dir=Path(spec.engine.binary).parent)
+    own_build_needed = any(not s.engine.binary or s.parallel.mode == "rpc" or s.engine.kind == "llama-cpp-python"
+                           for s in config.models)
+    if not own_build_needed:
+        return resolve_binaries(config, bin_dir=Path(config.models[0].engine.binary).parent)
     tree, _ = ensure_build(request_for(config), quiet=quiet)
     binaries = resolve_binaries(config, bin_dir=tree.bin_dir)
-    if spec.engine.kind == "llama-cpp-python":
+    if any(s.engine.kind == "llama-cpp-python" for s in config.models):
         from dataclasses import replace
 
         from .build.bindings import check_bindings
@@ -47,6 +49,36 @@ def ensure_models(config: Config) -> None:
     for spec in config.models:
         if spec.is_embedded:
             ensure(spec.model.split(":", 1)[1])
+
+
+def build_manager(config: Config, binaries: Binaries, log_dir: Path, echo: bool, runner_hooks=lambda r: None):
+    """The /api/v1 service: new models are validated like config files and planned like them."""
+    import os
+    from dataclasses import replace
+
+    from .config import validate_source
+    from .config.source import Source
+    from .devices import detect
+    from .gateway.manager import ModelManager
+    from .net import free_ports
+    from .plan import Host, make_plan
+
+    def spec_for(path: str, settings: dict):
+        doc = {"model": path, **settings}
+        return validate_source(Source("<switch request>", doc)).config.models[0]
+
+    def plan_for(spec):
+        host = Host(cpu_count=os.cpu_count() or 1, is_root=os.geteuid() == 0,
+                    run_dir=str(cache_dir() / "run" / "api"))
+        one = replace(config, models=(spec,))
+        return make_plan(one, detect, binaries, free_ports(), host).models[0]
+
+    def runner_for(plan, spec):
+        runner = ModelRunner(plan, spec, log_dir, echo=echo)
+        runner_hooks(runner)
+        return runner
+
+    return ModelManager(config.models_dir, spec_for, plan_for, runner_for, binaries.llama_bench)
 
 
 def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True, plan_models=None) -> int:
@@ -66,10 +98,15 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
     outcome = {"code": 0}
     server: uvicorn.Server | None = None
 
+    pool = ModelPool(runners, gw.max_loaded, gw.load_timeout)
+
     async def start_all() -> None:
         try:
-            await asyncio.gather(*(r.start() for r in runners))
-            names = ", ".join(r.name for r in runners)
+            preload = pool.preload_list()
+            await asyncio.gather(*(r.start() for r in preload))
+            for r in preload:
+                pool.touch(r)
+            names = ", ".join(r.name for r in preload) or "nothing preloaded"
             log.info("ready: %s on http://%s:%d/v1 (logs in %s)", names, gw.host, gw.port, log_dir)
         except StartError as exc:
             log.error("%s", exc)
@@ -93,7 +130,9 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
 
     for r in runners:
         r.on_failed = failed_for_good
-    app = create_app(runners, gw, keys, on_start, on_stop)
+    manager = build_manager(config, binaries, log_dir, echo, runner_hooks=lambda r: setattr(r, "on_failed",
+                                                                                       failed_for_good))
+    app = create_app(runners, gw, keys, on_start, on_stop, pool=pool, manager=manager)
     uv = uvicorn.Config(app, host=gw.host, port=gw.port, log_level="warning", access_log=False,
                         timeout_graceful_shutdown=30, lifespan="on")
     server = uvicorn.Server(uv)

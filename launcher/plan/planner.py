@@ -31,9 +31,10 @@ class Host:
     run_dir: str = "/tmp/launcher-run"
 
 
-def make_plan(config: Config, devices: DeviceSet, binaries: Binaries, ports: Iterator[int],
-              host: Host = Host()) -> Plan:
-    models = tuple(plan_model(spec, devices, binaries, ports, host) for spec in config.models)
+def make_plan(config: Config, devices, binaries: Binaries, ports: Iterator[int], host: Host = Host()) -> Plan:
+    """`devices` is one DeviceSet for every model, or a function backend -> DeviceSet."""
+    pick = devices if callable(devices) else (lambda backend: devices)
+    models = tuple(plan_model(spec, pick(spec.devices.backend), binaries, ports, host) for spec in config.models)
     return Plan(config.file, config.gateway.host, config.gateway.port, models)
 
 
@@ -107,15 +108,22 @@ def _layer_flags(spec: ModelSpec, group: tuple[int, ...], devices: DeviceSet) ->
 def _engine_argv(spec: ModelSpec, binaries: Binaries, port: int, extra: list[str]) -> tuple[list[str], list[str]]:
     """argv of an upstream llama-server, and notes about flags the binary lacks."""
     fragments = engine_flags(spec.params)
-    notes = [i.format() for i in unsupported(fragments, binaries.help_of(binaries.llama_server),
-                                             binaries.llama_server)]
+    server = _server(spec, binaries)
+    notes = [i.format() for i in unsupported(fragments, binaries.help_of(server), server)]
     skip = {i.split(":")[0] for i in notes}
-    argv = [binaries.llama_server, "--model", _model_path(spec), "--alias", spec.name,
+    argv = [server, "--model", _model_path(spec), "--alias", spec.name,
             "--host", LOOPBACK, "--port", str(port)]
     for key, frag in fragments:
         if key not in skip:
             argv += frag
     return argv + extra + list(spec.engine.extra_args), notes
+
+
+def _server(spec: ModelSpec, binaries: Binaries) -> str:
+    """The model's own engine.binary, else launcher's build (or PATH)."""
+    if spec.engine.binary and spec.parallel.mode != "ep_tp":
+        return spec.engine.binary
+    return binaries.llama_server
 
 
 def _replicated(spec: ModelSpec, groups: list[tuple[int, ...]], binaries: Binaries, ports: Iterator[int],
@@ -135,7 +143,7 @@ def _replicated(spec: ModelSpec, groups: list[tuple[int, ...]], binaries: Binari
         elif spec.engine.flavor == "ascend-fork":
             path = f"{host.run_dir}/{spec.name}-{i}.fork.yaml"
             files.append((path, fork_config(spec, port, group)))
-            argv = [binaries.llama_server, "--config", path] + list(spec.engine.extra_args)
+            argv = [_server(spec, binaries), "--config", path] + list(spec.engine.extra_args)
         else:
             argv, n = _engine_argv(spec, binaries, port, extra)
             notes += [x for x in n if x not in notes]
@@ -211,7 +219,8 @@ def _ep_tp(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int,
     path = f"{host.run_dir}/{spec.name}.fork.yaml"
     # Every rank sees the job's devices and takes the one of its local rank (the fork's and MindIE's way).
     env = _base_env(spec, ids, None)
-    argv = _mpirun_prefix(spec, binaries, env, host) + [binaries.mpi_server, "--config", path] + \
+    mpi_server = spec.engine.binary or binaries.mpi_server
+    argv = _mpirun_prefix(spec, binaries, env, host) + [mpi_server, "--config", path] + \
         list(spec.engine.extra_args)
     proc = ProcessSpec(f"{spec.name}.mpirun", "mpirun", tuple(argv), (_job_marker(spec, port),), port,
                        f"http://{LOOPBACK}:{port}/health", None, ids)

@@ -47,6 +47,7 @@ class ModelRunner:
     echo: bool = True
     state: str = "stopped"
     restarts: int = 0
+    pending: int = 0  # requests between routing and reaching an engine (pins the model against eviction)
     last_error: str = ""
     started_at: float | None = None
     upstreams: list[Upstream] = field(default_factory=list)
@@ -61,6 +62,7 @@ class ModelRunner:
     async def start(self) -> None:
         """Write the plan's files, start every process, wait until all are healthy."""
         self._client = httpx.AsyncClient()
+        self._stopping = False  # a model may be loaded again after it was unloaded
         self.state = "starting"
         self.started_at = time.time()
         for path, content in self.plan.files:

@@ -56,22 +56,33 @@ def config_text(extra: str = "") -> str:
 
 @contextlib.contextmanager
 def gateway(tmp_path: Path, flags: list[str] = (), *, replicas: int = 1, slots: int = 1, extra: str = "",
-            keys: tuple[str, ...] = (), wait_ready: bool = True):
-    cfg = load_source(config_text(extra), str(tmp_path / "c.yaml"), offline=True).config
-    spec = cfg.models[0]
-    runner = ModelRunner(fake_plan(spec.name, list(flags), replicas, slots), spec, tmp_path / "logs", echo=False)
+            keys: tuple[str, ...] = (), wait_ready: bool = True, text: str | None = None, manager=None,
+            env: dict | None = None):
+    """The real gateway + supervisor over fake engines. `text` is a whole config (several models)."""
+    cfg = load_source(text or config_text(extra), str(tmp_path / "c.yaml"), offline=True, env=env).config
+    runners = [ModelRunner(fake_plan(spec.name, list(flags), replicas, slots), spec, tmp_path / "logs", echo=False)
+               for spec in cfg.models]
+    with serving(tmp_path, cfg, runners, keys, wait_ready, manager) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def serving(tmp_path, cfg, runners, keys=(), wait_ready=True, manager=None):
+    from launcher.gateway.pool import ModelPool
+    pool = ModelPool(runners, cfg.gateway.max_loaded, cfg.gateway.load_timeout)
     port = next(free_ports())
     started = threading.Event()
     holder: dict = {}
 
     async def on_start():
         holder["loop"] = asyncio.get_running_loop()
-        holder["start"] = asyncio.get_running_loop().create_task(runner.start())
+        for r in pool.preload_list():
+            asyncio.get_running_loop().create_task(r.start())
 
     async def on_stop():
-        await runner.stop(grace=3)
+        await asyncio.gather(*(r.stop(grace=3) for r in runners))
 
-    app = create_app([runner], cfg.gateway, keys, on_start, on_stop)
+    app = create_app(runners, cfg.gateway, keys, on_start, on_stop, pool=pool, manager=manager)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -85,9 +96,9 @@ def gateway(tmp_path: Path, flags: list[str] = (), *, replicas: int = 1, slots: 
                 break
             time.sleep(0.1)
         else:
-            raise RuntimeError(f"fake gateway not ready: {runner.state} {runner.last_error}")
+            raise RuntimeError(f"fake gateway not ready: {[(r.state, r.last_error) for r in runners]}")
     try:
-        yield Running(url, [runner], server, holder["loop"])
+        yield Running(url, runners, server, holder["loop"])
     finally:
         server.should_exit = True
         thread.join(20)

@@ -86,7 +86,7 @@ def test_assumed_devices_checked_against_ids():
 def test_engine_params_dataclass_matches_schema():
     props = schema()["properties"]
     engine_keys = {k for k, v in props.items() if v.get("type") != "object" and "properties" not in v}
-    engine_keys -= {"model", "port", "hostname"}
+    engine_keys -= {"model", "port", "hostname", "models", "models_dir"}
     assert engine_keys == {f for f in EngineParams.__dataclass_fields__}
 
 

@@ -1,0 +1,206 @@
+"""Model management behind `/api/v1`: list GGUF files, switch and stop models, status, llama-bench tasks.
+
+Paths from requests are resolved (symlinks included) and must stay inside `models_dir`.
+Settings given with a switch are validated by the same schema as config files.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..bench.llama_bench import BenchParams, bench_argv, run_llama_bench, summarize
+from ..config.model import ModelSpec
+from ..devices import VISIBLE_ENV
+from ..errors import ConfigError, LauncherError
+from ..plan.model import ModelPlan
+from ..supervise.runner import ModelRunner
+from .errors import APIError, BadRequest, ModelNotFound
+from .pool import ModelPool
+from .registry import Registry
+
+
+class Conflict(APIError):
+    status, type, code = 409, "invalid_request_error", "conflict"
+
+
+@dataclass
+class BenchTask:
+    id: str
+    model: str
+    device_key: str
+    argv: list[str]
+    state: str = "queued"            # queued | running | done | failed
+    results: list = field(default_factory=list)
+    raw: list = field(default_factory=list)
+    error: str | None = None
+    created: float = field(default_factory=time.time)
+    finished: float | None = None
+
+    def view(self) -> dict:
+        return {"task_id": self.id, "state": self.state, "model": self.model, "device": self.device_key,
+                "command": self.argv, "results": self.results, "raw": self.raw, "error": self.error,
+                "created": self.created, "finished": self.finished}
+
+
+class ModelManager:
+    def __init__(self, models_dir: str | None, spec_for: Callable[[str, dict], ModelSpec],
+                 plan_for: Callable[[ModelSpec], ModelPlan], runner_for: Callable[[ModelPlan, ModelSpec], ModelRunner],
+                 bench_binary: str):
+        self.models_dir = Path(models_dir).resolve() if models_dir else None
+        self.spec_for, self.plan_for, self.runner_for = spec_for, plan_for, runner_for
+        self.bench_binary = bench_binary
+        self.tasks: dict[str, BenchTask] = {}
+        self._bench_busy: set[str] = set()
+
+    # --- files -------------------------------------------------------------------------
+    def resolve(self, model_path: str) -> Path:
+        """A requested path, which must name a .gguf file inside models_dir (after symlinks)."""
+        if self.models_dir is None:
+            raise BadRequest("no models_dir is configured: set `models_dir:` in the config", param="model_path")
+        if not isinstance(model_path, str) or not model_path:
+            raise BadRequest("model_path must be a non-empty string", param="model_path")
+        candidate = Path(model_path)
+        candidate = candidate if candidate.is_absolute() else self.models_dir / candidate
+        real = candidate.resolve()
+        if not real.is_relative_to(self.models_dir):
+            raise BadRequest(f"model_path {model_path!r} is outside models_dir", param="model_path")
+        if real.suffix != ".gguf" or not real.is_file():
+            raise BadRequest(f"model_path {model_path!r} is not a GGUF file in models_dir", param="model_path")
+        return real
+
+    def list_files(self) -> list[dict]:
+        from ..gguf_info import GGUF_MAGIC, read_magic, summarize as gguf_summary
+        if self.models_dir is None:
+            raise BadRequest("no models_dir is configured: set `models_dir:` in the config")
+        out = []
+        for path in sorted(self.models_dir.rglob("*.gguf")):
+            real = path.resolve()
+            if not real.is_relative_to(self.models_dir) or not real.is_file():
+                continue  # a symlink that escapes is not listed either
+            entry = {"name": path.stem, "path": str(path.relative_to(self.models_dir)), "size": real.stat().st_size}
+            try:
+                if read_magic(real) != GGUF_MAGIC:
+                    raise ValueError("no GGUF magic")
+                info = gguf_summary(real)
+                entry.update(architecture=info.architecture, parameters=info.parameters,
+                             quantization=info.quantization, context_length=info.context_length)
+            except Exception as exc:  # a damaged file is listed with the reason, not hidden
+                entry["error"] = f"cannot read GGUF header: {exc}"
+            out.append(entry)
+        return out
+
+    # --- switch / stop / status -------------------------------------------------------------
+    async def switch(self, model_path: str, settings: dict, registry: Registry, pool: ModelPool) -> ModelRunner:
+        path = self.resolve(model_path)
+        if not isinstance(settings, dict):
+            raise BadRequest("config must be an object of engine settings", param="config")
+        try:
+            spec = self.spec_for(str(path), settings)
+        except ConfigError as exc:
+            raise BadRequest("invalid config: " + "; ".join(f"{p.dotted}: {p.message}" for p in exc.problems
+                                                            if not p.warning), param="config") from exc
+        old = registry.find(spec.name)
+        if old is not None:
+            await old.stop()
+            registry.remove(old)
+        runner = self.runner_for(self.plan_for(spec), spec)
+        registry.add(runner)
+        await pool.ensure_loaded(runner)
+        return runner
+
+    async def stop(self, name: str | None, registry: Registry) -> ModelRunner:
+        if name is None:
+            loaded = [r for r in registry.runners if r.state not in ("stopped", "failed")]
+            if len(loaded) != 1:
+                raise BadRequest("model_name is required when not exactly one model is loaded", param="model_name")
+            runner = loaded[0]
+        else:
+            runner = registry.resolve(name)
+        await runner.stop()
+        return runner
+
+    def status(self, runner: ModelRunner, pool: ModelPool) -> dict:
+        procs = [u.process for u in runner.upstreams]
+        running = runner.state in ("ready", "restarting", "starting")
+        main = procs[0] if procs else None
+        return {"running": running, "model_name": runner.name, "model_path": _model_file(runner.spec),
+                "state": runner.state,
+                "port": main.spec.port if main else None, "start_time": runner.started_at,
+                "process_id": main.pid if main and running else None,
+                "processes": [{"name": p.spec.name, "pid": p.pid if p.running else None, "state": p.state,
+                               "memory_mib": _rss_mib(p.pid) if p.running else 0} for p in procs],
+                "memory_mib": round(sum(_rss_mib(p.pid) for p in procs if p.running), 1),
+                "restarts": runner.restarts, "last_error": runner.last_error or None,
+                "idle_seconds": round(time.monotonic() - pool.last_used[runner.name], 1)
+                if runner.name in pool.last_used else None}
+
+    # --- llama-bench ----------------------------------------------------------------------------
+    def start_benchmark(self, body: dict, registry: Registry) -> BenchTask:
+        body = dict(body)
+        if "model_path" in body:
+            model = str(self.resolve(body.pop("model_path")))
+            spec = None
+        else:
+            spec = registry.resolve(body.pop("model_name", None)).spec
+            model = _model_file(spec)
+        try:
+            params = BenchParams.from_dict(body)
+        except LauncherError as exc:
+            raise BadRequest(f"invalid benchmark parameters: {exc}") from exc
+        device_key, env = _device_of(spec)
+        if device_key in self._bench_busy:
+            raise Conflict(f"a benchmark is already running on {device_key}; one at a time per device")
+        task = BenchTask(uuid.uuid4().hex[:12], Path(model).name, device_key,
+                         bench_argv(self.bench_binary, model, params))
+        self.tasks[task.id] = task
+        self._bench_busy.add(device_key)
+        asyncio.get_running_loop().create_task(self._run(task, env))
+        return task
+
+    async def _run(self, task: BenchTask, env: dict[str, str]) -> None:
+        task.state = "running"
+        try:
+            task.raw = await run_llama_bench(task.argv, {**os.environ, **env})
+            task.results = summarize(task.raw)
+            task.state = "done"
+        except Exception as exc:  # reported in the task, never lost
+            task.state, task.error = "failed", str(exc)
+        finally:
+            task.finished = time.time()
+            self._bench_busy.discard(task.device_key)
+
+    def task(self, task_id: str) -> BenchTask:
+        if task_id not in self.tasks:
+            raise ModelNotFound(f"no benchmark task {task_id!r}", param="task_id")
+        return self.tasks[task_id]
+
+
+def _model_file(spec: ModelSpec) -> str:
+    if spec.is_embedded:
+        from ..models.embedded import path_of
+        return str(path_of(spec.model.split(":", 1)[1]))
+    return spec.model
+
+
+def _device_of(spec: ModelSpec | None) -> tuple[str, dict[str, str]]:
+    if spec is None or spec.devices.backend == "cpu" or not spec.devices.ids:
+        return "cpu", {}
+    ids = ",".join(map(str, spec.devices.ids))
+    return f"{spec.devices.backend}:{ids}", {VISIBLE_ENV[spec.devices.backend]: ids}
+
+
+def _rss_mib(pid: int | None) -> float:
+    if not pid:
+        return 0.0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0

@@ -1,0 +1,112 @@
+"""Which models are loaded: on-demand loading, LRU eviction under `max_loaded`, idle TTL.
+
+A model with requests in flight is never evicted; when every loaded model is busy, a load
+waits (bounded by load_timeout) for one to become idle, then gives up with 503.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from ..supervise.runner import ModelRunner
+from .errors import EngineUnavailable, QueueFull
+
+log = logging.getLogger("launcher.pool")
+LOADED = ("starting", "ready", "restarting")
+
+
+class ModelPool:
+    def __init__(self, runners: list[ModelRunner], max_loaded: int | None, load_timeout: float):
+        self.runners = runners
+        self.max_loaded, self.load_timeout = max_loaded, load_timeout
+        self.last_used: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.loading: set[str] = set()  # models being loaded on demand right now
+        self._ttl_task: asyncio.Task | None = None
+
+    def touch(self, runner: ModelRunner) -> None:
+        self.last_used[runner.name] = time.monotonic()
+
+    def busy(self, runner: ModelRunner) -> bool:
+        return runner.pending > 0 or any(u.in_flight for u in runner.upstreams)
+
+    def needs_load(self, runner: ModelRunner) -> bool:
+        """Not loaded (never, or unloaded), or being loaded for another request: wait for it."""
+        return runner.state == "stopped" or runner.name in self.loading
+
+    def loaded(self) -> list[ModelRunner]:
+        return [r for r in self.runners if r.state in LOADED]
+
+    async def ensure_loaded(self, runner: ModelRunner) -> None:
+        """Return when `runner` can take requests; load it (evicting others) if it is not loaded."""
+        self.touch(runner)
+        if runner.state in ("ready", "restarting"):
+            return
+        lock = self._locks.setdefault(runner.name, asyncio.Lock())
+        self.loading.add(runner.name)
+        try:
+            async with lock:  # one loader; concurrent requests wait for it
+                if runner.state in ("ready", "restarting"):
+                    return
+                await self._load(runner)
+        finally:
+            if not lock.locked():
+                self.loading.discard(runner.name)
+
+    async def _load(self, runner: ModelRunner) -> None:
+        await self._make_room(runner)
+        log.info("loading %s on demand", runner.name)
+        try:
+            await asyncio.wait_for(runner.start(), self.load_timeout)
+        except asyncio.TimeoutError as exc:
+            await runner.stop(2.0)
+            raise EngineUnavailable(f"model {runner.name!r} did not load within {self.load_timeout:.0f}s") from exc
+        except Exception as exc:
+            raise EngineUnavailable(f"model {runner.name!r} failed to load: {exc}", retry_after=10) from exc
+        self.touch(runner)
+
+    async def _make_room(self, runner: ModelRunner) -> None:
+        if self.max_loaded is None:
+            return
+        deadline = time.monotonic() + self.load_timeout
+        while True:
+            others = [r for r in self.loaded() if r is not runner]
+            if len(others) < self.max_loaded:
+                return
+            idle = [r for r in others if not self.busy(r)]
+            if idle:
+                victim = min(idle, key=lambda r: self.last_used.get(r.name, 0.0))
+                log.info("unloading %s (least recently used) to load %s", victim.name, runner.name)
+                await victim.stop()
+                continue
+            if time.monotonic() > deadline:
+                raise QueueFull(f"all {self.max_loaded} loaded models are busy; {runner.name!r} cannot load now")
+            await asyncio.sleep(0.1)
+
+    def preload_list(self) -> list[ModelRunner]:
+        """The models to start with launcher: marked preload, as far as max_loaded allows.
+        They count as starting from now on, so /ready is not 200 before they load."""
+        wanted = [r for r in self.runners if r.spec.preload]
+        wanted = wanted[:self.max_loaded] if self.max_loaded is not None else wanted
+        for r in wanted:
+            r.state = "starting"
+        return wanted
+
+    def start_ttl_loop(self) -> None:
+        if any(r.spec.ttl for r in self.runners):
+            self._ttl_task = asyncio.get_running_loop().create_task(self._ttl_loop())
+
+    async def _ttl_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            for r in list(self.runners):
+                if r.spec.ttl and r.state == "ready" and not self.busy(r) \
+                        and now - self.last_used.get(r.name, now) > r.spec.ttl:
+                    log.info("unloading %s: idle for more than %ss", r.name, r.spec.ttl)
+                    await r.stop()
+
+    async def close(self) -> None:
+        if self._ttl_task:
+            self._ttl_task.cancel()

@@ -1,0 +1,18 @@
+"""A tiny but real GGUF file (header + one tensor) written with the gguf library."""
+from pathlib import Path
+
+import numpy as np
+from gguf import GGUFWriter, LlamaFileType
+
+
+def write_tiny_gguf(path: Path, context_length: int = 256) -> Path:
+    w = GGUFWriter(str(path), "llama")
+    w.add_name("tiny")
+    w.add_context_length(context_length)
+    w.add_file_type(LlamaFileType.ALL_F32)
+    w.add_tensor("token_embd.weight", np.zeros((8, 8), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
