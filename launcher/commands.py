@@ -37,8 +37,21 @@ def register(sub) -> None:
     r.set_defaults(func=lambda a: __import__("launcher.mpi.rank", fromlist=["run_rank"]).run_rank(a.file))
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
-    from .bench import overhead
+    from .bench import llama_cli, overhead, serve_bench
     overhead.register(bench)
+    llama_cli.register(bench)
+    serve_bench.register(bench)
+
+    m = sub.add_parser("models", help="list GGUF files with what their headers say")
+    m.add_argument("dir", nargs="?", help="folder (default: the config's models_dir, else .)")
+    m.add_argument("--config", dest="config_opt")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=cmd_models)
+
+    st = sub.add_parser("status", help="what the running gateway of a config serves")
+    st.add_argument("--config", dest="config_opt", required=True)
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)
 
 
 def cmd_build(args) -> int:
@@ -106,3 +119,48 @@ def cmd_serve(args) -> int:
     from .serve import serve
     result = load_source(quick_config_text(args), str(Path.cwd() / "launch-serve.yaml"))
     return serve(result.config)
+
+
+def cmd_models(args) -> int:
+    import json
+
+    from .models.catalog import format_table, list_gguf
+    folder = args.dir
+    if folder is None and args.config_opt:
+        from .config import load_config
+        folder = load_config(args.config_opt, offline=True).config.models_dir
+    entries = list_gguf(folder or ".")
+    print(json.dumps(entries, indent=1) if args.json else (format_table(entries) if entries else "no GGUF files"))
+    return 0
+
+
+def cmd_status(args) -> int:
+    import json
+    import os
+
+    import httpx
+
+    from .config import load_config
+    cfg = load_config(args.config_opt, offline=True).config
+    gw = cfg.gateway
+    host = "127.0.0.1" if gw.host in ("0.0.0.0", "::") else gw.host
+    url = f"http://{host}:{gw.port}/api/v1/model/status"
+    headers = {}
+    admin = os.environ.get(gw.admin_key_env or "", "")
+    if admin:
+        headers["Authorization"] = f"Bearer {admin}"
+    try:
+        resp = httpx.get(url, headers=headers, timeout=10)
+    except httpx.HTTPError as exc:
+        raise LauncherError(f"no gateway answers at {url}: is `launch --config {args.config_opt}` running?") from exc
+    body = resp.json()
+    if not body.get("success"):
+        raise LauncherError(body.get("message", resp.text))
+    if args.json:
+        print(json.dumps(body["data"], indent=1))
+        return 0
+    print(f"{'MODEL':<24}{'STATE':<12}{'PID':>8}{'PORT':>7}{'MEM MiB':>9}{'RESTARTS':>9}  PATH")
+    for m in body["data"]:
+        print(f"{m['model_name']:<24}{m['state']:<12}{str(m['process_id'] or '-'):>8}{str(m['port'] or '-'):>7}"
+              f"{m['memory_mib']:>9}{m['restarts']:>9}  {m['model_path']}")
+    return 0

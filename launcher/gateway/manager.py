@@ -74,25 +74,10 @@ class ModelManager:
         return real
 
     def list_files(self) -> list[dict]:
-        from ..gguf_info import GGUF_MAGIC, read_magic, summarize as gguf_summary
+        from ..models.catalog import list_gguf
         if self.models_dir is None:
             raise BadRequest("no models_dir is configured: set `models_dir:` in the config")
-        out = []
-        for path in sorted(self.models_dir.rglob("*.gguf")):
-            real = path.resolve()
-            if not real.is_relative_to(self.models_dir) or not real.is_file():
-                continue  # a symlink that escapes is not listed either
-            entry = {"name": path.stem, "path": str(path.relative_to(self.models_dir)), "size": real.stat().st_size}
-            try:
-                if read_magic(real) != GGUF_MAGIC:
-                    raise ValueError("no GGUF magic")
-                info = gguf_summary(real)
-                entry.update(architecture=info.architecture, parameters=info.parameters,
-                             quantization=info.quantization, context_length=info.context_length)
-            except Exception as exc:  # a damaged file is listed with the reason, not hidden
-                entry["error"] = f"cannot read GGUF header: {exc}"
-            out.append(entry)
-        return out
+        return list_gguf(self.models_dir)
 
     # --- switch / stop / status -------------------------------------------------------------
     async def switch(self, model_path: str, settings: dict, registry: Registry, pool: ModelPool) -> ModelRunner:

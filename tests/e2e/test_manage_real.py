@@ -1,0 +1,101 @@
+"""Tier 2: two real models, on-demand loading with LRU, /api/v1 against live processes, real llama-bench."""
+import os
+import time
+
+import httpx
+import openai
+import pytest
+
+TWO = """models_dir: models
+gateway: {max_loaded: 1, load_timeout: 180}
+n_ctx: 1024
+n_parallel: 1
+port: PORT
+models:
+  - model: models/gemma-a.gguf
+    model_alias: gemma-a
+  - model: models/gemma-b.gguf
+    model_alias: gemma-b
+    preload: false
+"""
+
+
+@pytest.fixture
+def models_dir(tmp_path, gemma):
+    d = tmp_path / "models"
+    d.mkdir()
+    os.link(gemma, d / "gemma-a.gguf")  # a second GGUF: same weights, another file and name
+    os.link(gemma, d / "gemma-b.gguf")
+    (tmp_path / "outside.gguf").write_bytes(b"GGUF" + b"\0" * 64)
+    os.symlink(tmp_path / "outside.gguf", d / "link-out.gguf")
+    return d
+
+
+def api(run, method, path, **kw):
+    return httpx.request(method, run.url + "/api/v1" + path, timeout=300, **kw)
+
+
+def test_two_models_route_load_on_demand_and_evict_lru(launch, models_dir):
+    run = launch(TWO)
+    c = openai.OpenAI(base_url=run.url + "/v1", api_key="x", max_retries=0, timeout=300)
+    states = lambda: {m["model_name"]: m["state"] for m in api(run, "GET", "/model/status").json()["data"]}
+    assert states() == {"gemma-a": "ready", "gemma-b": "stopped"}
+    a = c.completions.create(model="gemma-a", prompt="Hello", max_tokens=4, temperature=0)
+    assert a.model == "gemma-a"
+    b = c.completions.create(model="gemma-b", prompt="Hello", max_tokens=4, temperature=0)  # loads on demand
+    assert b.model == "gemma-b" and b.choices[0].text == a.choices[0].text
+    assert states() == {"gemma-a": "stopped", "gemma-b": "ready"}  # max_loaded 1: a was evicted
+    with pytest.raises(openai.NotFoundError):
+        c.completions.create(model="gemma-c", prompt="x", max_tokens=1)
+
+
+def test_switch_status_and_stop_through_the_api(launch, models_dir):
+    run = launch(TWO)
+    r = api(run, "POST", "/model/switch", json={"model_path": "gemma-b.gguf",
+                                               "config": {"model_alias": "switched", "n_ctx": 512}})
+    assert r.status_code == 200, r.text
+    st = r.json()["data"]
+    assert st["running"] and st["state"] == "ready" and st["model_name"] == "switched"
+    assert st["model_path"] == str(models_dir / "gemma-b.gguf")
+    pid = st["process_id"]
+    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+        cmd = fh.read().split(b"\0")
+    assert b"--ctx-size" in cmd and cmd[cmd.index(b"--ctx-size") + 1] == b"512"
+    assert st["memory_mib"] > 50 and st["port"] and st["start_time"]
+    models = {m["model_name"]: m for m in api(run, "GET", "/model/status").json()["data"]}
+    assert models["gemma-a"]["state"] == "stopped"  # max_loaded 1: switching evicted it
+    out = openai.OpenAI(base_url=run.url + "/v1", api_key="x", max_retries=0).completions.create(
+        model="switched", prompt="Hi", max_tokens=2)
+    assert out.choices
+    stop = api(run, "POST", "/model/stop", json={"model_name": "switched"}).json()
+    assert stop["success"] and stop["data"]["state"] == "stopped"
+    time.sleep(0.5)
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+@pytest.mark.parametrize("bad", ["../outside.gguf", "/etc/passwd", "link-out.gguf", "models/../../outside.gguf"])
+def test_traversal_attempts_are_refused(launch, models_dir, bad):
+    run = launch(TWO)
+    r = api(run, "POST", "/model/switch", json={"model_path": bad, "config": {}})
+    assert r.status_code == 400 and r.json()["success"] is False
+
+
+def test_models_listing_and_a_real_llama_bench_task(launch, models_dir):
+    run = launch(TWO)
+    files = api(run, "GET", "/models").json()["data"]
+    assert {f["name"] for f in files} == {"gemma-a", "gemma-b"}  # the escaping symlink is not listed
+    assert all(f["architecture"] == "gemma3" and f["quantization"] == "Q4_K_M" for f in files)
+    r = api(run, "POST", "/benchmark", json={"model_path": "gemma-a.gguf", "n_prompt": 32, "n_gen": 8,
+                                            "repetitions": 1, "threads": 2})
+    assert r.status_code == 202
+    task = r.json()["data"]["task_id"]
+    assert api(run, "POST", "/benchmark", json={"model_path": "gemma-a.gguf"}).status_code == 409
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        data = api(run, "GET", "/benchmark/status", params={"task_id": task}).json()["data"]
+        if data["state"] in ("done", "failed"):
+            break
+        time.sleep(1)
+    assert data["state"] == "done", data
+    tests = {row["test"]: row["tokens_per_s"] for row in data["results"]}
+    assert set(tests) == {"pp32", "tg8"} and all(v > 0 for v in tests.values())
