@@ -97,20 +97,19 @@ def main(args) -> int:
     extra = DEFAULT_LAYOUT + "\n" + (fake_engine_extra(tmp) if args.fake else "")
     levels = [int(c) for c in args.concurrency.split(",")]
     report: dict = {"engine": "fast fake engine" if args.fake else "llama-server (Gemma 3 270M, CPU)", "results": []}
-    with launched(extra, tmp) as (gateway, engine):
+    def measure(a_url: str, b_url: str, what: str) -> None:
         for c in levels:
-            res = compare(engine, gateway, c, args.rounds, args.requests or max(4, 2 * c), args.max_tokens)
-            res["what"] = "gateway / direct engine"
+            res = compare(a_url, b_url, c, args.rounds, args.requests or max(4, 2 * c), args.max_tokens)
+            res["what"] = what
             report["results"].append(res)
             _print(res)
+
+    with launched(extra, tmp) as (gateway, engine):
+        measure(engine, gateway, "gateway / direct engine")
     if args.peer and not args.fake:
         with launched(DEFAULT_LAYOUT + "\nengine: {kind: llama-cpp-python}", tmp) as (_, peer):
             with launched(DEFAULT_LAYOUT, tmp) as (gateway, _):
-                for c in levels:
-                    res = compare(peer, gateway, c, args.rounds, args.requests or max(4, 2 * c), args.max_tokens)
-                    res["what"] = "launcher gateway + llama-server / llama-cpp-python server direct"
-                    report["results"].append(res)
-                    _print(res)
+                measure(peer, gateway, "launcher gateway + llama-server / llama-cpp-python server direct")
     if args.json:
         print(json.dumps(report, indent=1))
     return 0

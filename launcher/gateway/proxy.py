@@ -134,6 +134,22 @@ async def _until_disconnect(receive: Receive) -> None:
         pass
 
 
+async def until_done_or_disconnected(work, receive: Receive) -> None:
+    """Run `work` until it ends or the client goes away (then cancel it); re-raise its error."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_until_disconnect(receive))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in (task, watcher):
+            t.cancel()
+        for t in (task, watcher):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+    if task.done() and not task.cancelled() and task.exception():
+        raise task.exception()
+
+
 class SSEPassthrough(Response):
     """Streams upstream SSE bytes as they come; races the client's disconnect against the upstream."""
 
@@ -148,20 +164,11 @@ class SSEPassthrough(Response):
         self.started = time.perf_counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        pump = asyncio.ensure_future(self._pump(send))
-        watcher = asyncio.ensure_future(_until_disconnect(receive))
         try:
-            await asyncio.wait({pump, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            await until_done_or_disconnected(self._pump(send), receive)
         finally:
-            for task in (pump, watcher):
-                task.cancel()
-            for task in (pump, watcher):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
             await self.resp.aclose()  # closing the connection makes llama-server free the slot
             self.up.in_flight -= 1
-        if pump.done() and not pump.cancelled() and pump.exception():
-            raise pump.exception()
 
     async def _pump(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
@@ -202,16 +209,9 @@ class LoadingSSE(Response):
         self.started = time.perf_counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        work = asyncio.ensure_future(self._run(send))
-        watcher = asyncio.ensure_future(_until_disconnect(receive))
         try:
-            await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            await until_done_or_disconnected(self._run(send), receive)
         finally:
-            for task in (work, watcher):
-                task.cancel()
-            for task in (work, watcher):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
             self.done()
 
     async def _run(self, send: Send) -> None:

@@ -1,0 +1,34 @@
+"""llama-cpp-python without a second compile: it loads our build's libllama (LLAMA_CPP_LIB_PATH).
+
+Installed with CMAKE_ARGS="-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF" (see Makefile). Its ctypes
+declarations must match the library, so the build's source must be the same version.
+"""
+from __future__ import annotations
+
+from importlib import metadata
+
+from ..errors import BuildError
+from .cache import BuiltTree
+from .source import BINDINGS_VERSION, DEFAULT_SOURCE_ID
+
+
+def installed_version() -> str | None:
+    try:
+        return metadata.version("llama_cpp_python")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def check_bindings(tree: BuiltTree, version: str | None = None) -> dict[str, str]:
+    """Env that makes llama_cpp load `tree`'s libllama; refuses a version mismatch."""
+    version = version if version is not None else installed_version()
+    if version is None:
+        raise BuildError("llama-cpp-python is not installed: CMAKE_ARGS=\"-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF\" "
+                         f"pip install 'llama-cpp-python[server]=={BINDINGS_VERSION}'")
+    if tree.source_id != f"llama-cpp-python-{version}":
+        raise BuildError(f"llama-cpp-python {version} cannot use this build: it was compiled from {tree.source_id}, "
+                         f"and the bindings' C declarations must match the library exactly. Use the pinned source "
+                         f"({DEFAULT_SOURCE_ID}, the default of `launch build`) with llama-cpp-python=={BINDINGS_VERSION}.")
+    if not (tree.bin_dir / "libllama.so").exists():
+        raise BuildError(f"{tree.bin_dir} has no libllama.so (the build must use BUILD_SHARED_LIBS=ON)")
+    return {"LLAMA_CPP_LIB_PATH": str(tree.bin_dir)}
