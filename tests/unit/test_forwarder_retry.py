@@ -1,0 +1,57 @@
+"""Tier 1: a pooled upstream connection dropped without a response is retried, not failed."""
+import asyncio
+import json
+from types import SimpleNamespace
+
+import httpx
+
+from launcher.gateway.metrics import Metrics
+from launcher.gateway.proxy import Forwarder
+from launcher.supervise.runner import Upstream
+
+BODY = json.dumps({"choices": [{"text": "ok"}]}).encode()
+
+
+async def flaky_keepalive_server(stats: dict):
+    """Answers the first request of each connection, then drops the next one silently."""
+    async def handle(reader, writer):
+        stats["connections"] += 1
+        served = 0
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            length = int([ln.split(b":")[1] for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length")][0])
+            await reader.readexactly(length)
+            if served:
+                stats["dropped"] += 1
+                break  # close without a word, as llama-server sometimes does with a reused connection
+            served += 1
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                         + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
+            await writer.drain()
+        writer.close()
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+def test_request_on_a_dropped_pooled_connection_is_retried_once():
+    async def scenario():
+        stats = {"connections": 0, "dropped": 0}
+        server = await flaky_keepalive_server(stats)
+        port = server.sockets[0].getsockname()[1]
+        up = Upstream(f"http://127.0.0.1:{port}", SimpleNamespace(state="ready"), slots=4)
+        runner = SimpleNamespace(name="m", state="ready", upstreams=[up], pick=lambda: up)
+        limits = httpx.Limits(max_keepalive_connections=8, keepalive_expiry=30)
+        async with httpx.AsyncClient(limits=limits) as client:
+            fwd = Forwarder(client, Metrics(), max_queue=4)
+            results = []
+            for _ in range(3):
+                status, _, content = await fwd._fetch(runner, "/v1/completions", b"{}")
+                results.append((status, content))
+        server.close()
+        return results, stats, up
+    results, stats, up = asyncio.run(scenario())
+    assert [s for s, _ in results] == [200, 200, 200]
+    assert stats["dropped"] >= 1 and stats["connections"] >= 2  # the drop happened and was retried
+    assert up.in_flight == 0
