@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from ..devices import DeviceSet
-from ..gguf_info import GGUF_MAGIC, read_magic, expert_count
+from ..gguf_info import GGUF_MAGIC, expert_count, quantization, read_magic
 from .model import EMBEDDED_PREFIX
 from .problems import Problem
 from .schema import schema
 from .source import Source
 
+# ggml-cann's MUL_MAT supports these weight types; others fall back to the CPU (310P lacks Q8_0/Q4_0).
+CANN_MATMUL_TYPES = ("F32", "F16", "Q8_0", "Q4_0")
 FORK = "the Ascend fork of llama.cpp (engine.flavor: ascend-fork)"
 MPI_SIZES = ("tp_size", "dp_size", "ep_size", "moe_tp_size")
 
@@ -323,6 +325,13 @@ def _model_file_checks(src: Source, d: dict, path: Path) -> list[Problem]:
         return [src.problem(("model",), f"not a GGUF file (no GGUF magic): {shown}", value=d.get("model"),
                             hint="convert the model with llama.cpp's convert_hf_to_gguf.py")]
     out = []
+    if _get(d, "devices", "backend", kind=str) == "cann":
+        quant = quantization(path)
+        if quant and quant not in CANN_MATMUL_TYPES:
+            out.append(src.problem(("model",), f"this model is {quant}: llama.cpp's CANN backend accelerates "
+                                   f"matmul only for {', '.join(CANN_MATMUL_TYPES)}, so its layers run on the CPU",
+                                   value=d.get("model"), warning=True,
+                                   hint="convert or download a Q8_0 or Q4_0 GGUF (llama-quantize --allow-requantize)"))
     ep = _get(d, "parallel", "ep_size", kind=int)
     if ep and ep > 1 and not expert_count(path):
         out.append(src.problem(("parallel", "ep_size"), "expert parallelism needs a model with experts (MoE); "

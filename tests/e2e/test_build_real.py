@@ -51,3 +51,12 @@ def test_both_engine_kinds_give_the_same_greedy_output(launch):
         run.proc.send_signal(2)
         run.proc.wait(30)
     assert texts["llama-server"] and texts["llama-server"] == texts["llama-cpp-python"], texts
+
+
+def test_k_quant_model_on_cann_gets_a_warning(gemma):
+    from launcher.config import load_source
+    from launcher.devices import parse_assumed
+    text = f"model: {gemma}\ndevices: {{backend: cann, ids: [0]}}\n"
+    result = load_source(text, "x.yaml", assume=parse_assumed("cann:1"))
+    [w] = result.warnings
+    assert "Q4_K_M" in w.message and "run on the CPU" in w.message and w.warning
