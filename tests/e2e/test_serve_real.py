@@ -153,3 +153,57 @@ def test_public_port_in_use_is_a_clear_error_before_start(launch, tmp_path):
         run = launch(GEMMA.replace("port: PORT", f"port: {port}"), wait=False)
         assert run.proc.wait(60) == 1
         assert f"port {port} on 127.0.0.1 is already in use" in run.log.read_text()
+
+
+def test_ctrl_c_lets_a_running_stream_finish(launch):
+    run = launch(GEMMA)
+    c = client(run)
+    events = c.completions.create(model="gemma", prompt=PROMPT, max_tokens=48, stream=True,
+                                  extra_body={"ignore_eos": True})
+    first = next(iter(events))
+    run.proc.send_signal(signal.SIGINT)  # once: drain
+    rest = list(events)
+    assert first.choices and len(rest) >= 40 and rest[-1].choices[0].finish_reason == "length"
+    assert run.proc.wait(60) == 0
+
+
+def test_second_ctrl_c_stops_at_once(launch):
+    run = launch(GEMMA)
+    pid = run.engine_pids()[0]
+    body = {"model": "gemma", "prompt": PROMPT, "max_tokens": 4000, "stream": True, "ignore_eos": True}
+    with httpx.stream("POST", run.url + "/v1/completions", json=body, timeout=120) as r:
+        lines = r.iter_lines()
+        next(lines)
+        run.proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        run.proc.send_signal(signal.SIGINT)  # twice: stop now, do not wait for the 4000 tokens
+        run.proc.wait(20)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_quick_serve_of_a_gguf_file_without_yaml(tmp_path, gemma, built):
+    import subprocess
+    import sys
+
+    from launcher.net import free_ports
+    port = next(free_ports())
+    proc = subprocess.Popen([sys.executable, "-m", "launcher", "serve", str(gemma), "--name", "quick",
+                             "--n-ctx", "1024", "--n-parallel", "1", "--port", str(port)],
+                            stdout=open(tmp_path / "log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "log").read_text()[-2000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0)
+        assert c.completions.create(model="quick", prompt="Hi", max_tokens=2).choices
+        assert c.completions.create(model=gemma.stem, prompt="Hi", max_tokens=2).choices  # the file stem works too
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)

@@ -154,3 +154,25 @@ def test_embeddings_forwarded_without_generation_defaults(tmp_path):
         r = httpx.post(gw.url + "/v1/embeddings", json={"model": "fake", "input": "hello"})
         assert r.status_code == 200 and r.json()["data"][0]["embedding"] == [0.1, 0.2]
         assert "max_tokens" not in gw.stats()["bodies"][-1]
+
+
+def test_cors_preflight_allows_configured_origin_only(tmp_path):
+    with gateway(tmp_path, extra="gateway: {cors_origins: ['https://app.example']}\n") as gw:
+        ok = httpx.options(gw.url + "/v1/chat/completions", headers={
+            "Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+        assert ok.headers.get("access-control-allow-origin") == "https://app.example"
+        bad = httpx.options(gw.url + "/v1/chat/completions", headers={
+            "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in bad.headers
+
+
+def test_metrics_count_requests_errors_tokens_and_ttft(tmp_path):
+    with gateway(tmp_path, ["--tokens", "3"]) as gw:
+        httpx.post(gw.url + "/v1/chat/completions", json=CHAT | {"stream": True})
+        httpx.post(gw.url + "/v1/chat/completions", json=CHAT)
+        httpx.post(gw.url + "/v1/chat/completions", json=CHAT | {"model": "nope"})
+        text = httpx.get(gw.url + "/metrics").text
+        assert 'launcher_requests_total{endpoint="chat",model="fake",status="200"} 2.0' in text
+        assert 'launcher_completion_tokens_total{model="fake"} 6.0' in text  # 3 streamed + 3 from usage
+        assert 'launcher_time_to_first_byte_seconds_count{model="fake"} 1.0' in text
+        assert 'launcher_model_ready{model="fake"} 1.0' in text

@@ -10,6 +10,7 @@ import pytest
 
 from launcher.config import load_source
 from launcher.errors import StartError
+from launcher.net import free_ports
 from launcher.plan.model import ProcessSpec
 from launcher.supervise.process import ManagedProcess
 from launcher.supervise.runner import ModelRunner
@@ -34,7 +35,7 @@ def test_exit_during_start_fails_at_once_with_last_lines(tmp_path):
 
 def test_stop_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path):
     async def scenario():
-        port = 41000 + os.getpid() % 1000
+        port = next(free_ports())
         spec = ProcessSpec("stubborn", "engine", (sys.executable, str(FAKE), "--port", str(port), "--ignore-sigterm"),
                            (), port, f"http://127.0.0.1:{port}/health")
         proc = ManagedProcess(spec, tmp_path, echo=False)
