@@ -43,9 +43,9 @@ def plan_model(spec: ModelSpec, devices: DeviceSet, binaries: Binaries, ports: I
     ids = _device_ids(spec, devices)
     mode = spec.parallel.mode
     if mode in ("single", "layer"):
-        return _replicated(spec, [ids], binaries, ports, host)
+        return _replicated(spec, [ids], devices, binaries, ports, host)
     if mode == "replicas":
-        return _replicated(spec, _replica_groups(spec, ids), binaries, ports, host)
+        return _replicated(spec, _replica_groups(spec, ids), devices, binaries, ports, host)
     if mode == "rpc":
         return _rpc(spec, ids, binaries, next(ports), host)
     if mode == "ep_tp":
@@ -126,15 +126,15 @@ def _server(spec: ModelSpec, binaries: Binaries) -> str:
     return binaries.llama_server
 
 
-def _replicated(spec: ModelSpec, groups: list[tuple[int, ...]], binaries: Binaries, ports: Iterator[int],
-                host: Host) -> ModelPlan:
+def _replicated(spec: ModelSpec, groups: list[tuple[int, ...]], devices: DeviceSet, binaries: Binaries,
+                ports: Iterator[int], host: Host) -> ModelPlan:
     procs, files, notes = [], [], []
     threads = _cpu_threads(spec, len(groups), host) if spec.devices.backend == "cpu" else None
     for i, group in enumerate(groups):
         port = next(ports)
         env = _base_env(spec, group, threads)
         name = f"{spec.name}#{i}"
-        extra = _layer_flags(spec, group, DeviceSet(spec.devices.backend, group))
+        extra = _layer_flags(spec, group, devices)
         if threads and not spec.params.n_threads and len(groups) > 1:
             extra += ["--threads", str(threads)]
         if spec.engine.kind == "llama-cpp-python":

@@ -98,3 +98,13 @@ def test_flags_the_binary_lacks_are_reported_not_dropped_silently():
     model = plan.models[0]
     assert any("--load-mode" in n and "use_mlock" in n for n in model.notes)
     assert "--ctx-size" in model.processes[0].argv and "--load-mode" not in model.processes[0].argv
+
+
+def test_layer_split_is_proportional_to_device_memory_when_known():
+    from launcher.config import load_source
+    from launcher.devices import DeviceSet
+    cfg = load_source("model: m.gguf\ndevices: {backend: cann, ids: [0, 1]}\nparallel: {mode: layer}\n", "x.yaml",
+                      offline=True).config
+    devices = DeviceSet("cann", (0, 1), (65536, 32768))
+    argv = make_plan(cfg, devices, BINARIES, itertools.count(1), HOST).models[0].processes[0].argv
+    assert argv[argv.index("--tensor-split") + 1] == "65536,32768"
