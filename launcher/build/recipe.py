@@ -11,7 +11,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import BuildError
 
 TARGETS = ("llama-server", "ggml-rpc-server", "llama-bench")
 FORK_TARGET = "llama-mpi-server"

@@ -5,7 +5,7 @@ import difflib
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterator
+from typing import Iterator
 
 import jsonschema
 

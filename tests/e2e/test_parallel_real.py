@@ -6,7 +6,6 @@ import time
 
 import httpx
 import openai
-import pytest
 
 from launcher.supervise.sweep import marked_pids
 from tests.e2e.conftest import GEMMA

@@ -71,7 +71,6 @@ def serving(tmp_path, cfg, runners, keys=(), wait_ready=True, manager=None):
     from launcher.gateway.pool import ModelPool
     pool = ModelPool(runners, cfg.gateway.max_loaded, cfg.gateway.load_timeout)
     port = next(free_ports())
-    started = threading.Event()
     holder: dict = {}
 
     async def on_start():

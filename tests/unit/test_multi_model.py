@@ -1,6 +1,4 @@
 """Tier 1: several models in one config, on-demand loading, LRU eviction, TTL, management API."""
-import asyncio
-import json
 import os
 import sys
 import time
