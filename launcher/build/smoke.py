@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import BuildError
 from ..net import free_ports
+from ..supervise.process import terminate
 
 
 def smoke_test(server: Path, model: Path, log: Path, timeout: float = 180.0) -> str:
@@ -32,12 +33,7 @@ def smoke_test(server: Path, model: Path, log: Path, timeout: float = 180.0) -> 
             raise BuildError(f"smoke test failed: {server.name} did not answer a completion ({exc})",
                              _tail(log), str(log)) from exc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            terminate(proc)
     if not text.strip():
         raise BuildError("smoke test failed: the completion was empty", _tail(log), str(log))
     return text

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..supervise.process import _die_with_parent
+from ..supervise.process import _die_with_parent, terminate
 
 STOP_TAG = 77
 
@@ -158,10 +158,5 @@ def _watch(proc: subprocess.Popen, role: Role, stopping: threading.Event) -> int
             _log(role.rank, "rank 0 is done; stopping")
             break
         time.sleep(0.2)
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    terminate(proc)
     return 0

@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections import deque
@@ -22,6 +23,16 @@ from ..errors import StartError
 from ..plan.model import ProcessSpec
 
 PR_SET_PDEATHSIG = 1
+
+
+def terminate(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """Blocking stop of a plain Popen child: SIGTERM, `grace` seconds, SIGKILL."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
