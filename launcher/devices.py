@@ -46,6 +46,18 @@ def parse_assumed(text: str) -> DeviceSet:
     return DeviceSet(backend, ids, assumed=True)
 
 
+def lookup(assume: DeviceSet | None = None, offline: bool = False):
+    """backend -> DeviceSet: the assumed set, else what this machine shows (asked once per backend),
+    or None when offline (device checks are skipped)."""
+    seen: dict[str, DeviceSet | None] = {}
+
+    def get(backend: str) -> DeviceSet | None:
+        if backend not in seen:
+            seen[backend] = assume if assume is not None else (None if offline else detect(backend))
+        return seen[backend]
+    return get
+
+
 def detect(backend: str) -> DeviceSet:
     """Devices of `backend` visible to processes started from here."""
     if backend == "cpu":

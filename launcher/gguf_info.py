@@ -107,14 +107,3 @@ def summarize(path: str | Path) -> GGUFSummary:
     return GGUFSummary(architecture=arch, name=meta.get("general.name"), parameters=params, quantization=quant,
                        context_length=meta.get(f"{arch}.context_length") if arch else None,
                        expert_count=int(meta.get(f"{arch}.expert_count") or 0) if arch else 0)
-
-
-def expert_count(path: str | Path) -> int:
-    return summarize(path).expert_count
-
-
-def quantization(path: str | Path) -> str | None:
-    try:
-        return summarize(path).quantization
-    except Exception:  # an unreadable header is reported elsewhere (magic check)
-        return None

@@ -48,17 +48,16 @@ def ensure_models(config: Config) -> None:
     from .models.embedded import ensure
     for spec in config.models:
         if spec.is_embedded:
-            ensure(spec.model.split(":", 1)[1])
+            ensure(spec.embedded_name)
 
 
 def build_manager(config: Config, binaries: Binaries, log_dir: Path, echo: bool, runner_hooks=lambda r: None):
     """The /api/v1 service: new models are validated like config files and planned like them."""
-    import os
     from dataclasses import replace
 
     from .config import validate_source
     from .config.source import Source
-    from .devices import detect
+    from .devices import lookup
     from .gateway.manager import ModelManager
     from .net import free_ports
     from .plan import Host, make_plan
@@ -68,10 +67,8 @@ def build_manager(config: Config, binaries: Binaries, log_dir: Path, echo: bool,
         return validate_source(Source("<switch request>", doc)).config.models[0]
 
     def plan_for(spec):
-        host = Host(cpu_count=os.cpu_count() or 1, is_root=os.geteuid() == 0,
-                    run_dir=str(cache_dir() / "run" / "api"))
         one = replace(config, models=(spec,))
-        return make_plan(one, detect, binaries, free_ports(), host).models[0]
+        return make_plan(one, lookup(), binaries, free_ports(), Host.here(str(cache_dir() / "run" / "api"))).models[0]
 
     def runner_for(plan, spec):
         runner = ModelRunner(plan, spec, log_dir, echo=echo)

@@ -14,7 +14,7 @@ CLI_PARAMS = ("n_prompt", "n_gen", "n_depth", "batch_size", "ubatch_size", "cach
 
 def run(args) -> int:
     from ..config import load_config
-    from ..gateway.manager import _model_file
+    from ..models.embedded import model_file
     from ..serve import ensure_models, prepare_binaries
     cfg = load_config(args.config_opt).config
     spec = next((s for s in cfg.models if s.name == args.model), None) if args.model else cfg.models[0]
@@ -24,7 +24,7 @@ def run(args) -> int:
     ensure_models(cfg)
     binaries = prepare_binaries(cfg)
     params = BenchParams.from_dict({k: getattr(args, k) for k in CLI_PARAMS if getattr(args, k) is not None})
-    argv = bench_argv(binaries.llama_bench, _model_file(spec), params)
+    argv = bench_argv(binaries.llama_bench, model_file(spec), params)
     env = dict(os.environ)
     if spec.devices.backend in VISIBLE_ENV and spec.devices.ids:
         env[VISIBLE_ENV[spec.devices.backend]] = ",".join(map(str, spec.devices.ids))

@@ -10,11 +10,11 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..devices import DeviceSet, detect
+from ..devices import DeviceSet, lookup
 from ..errors import ConfigError
 from .checks import config_checks, machine_checks, views
 from .model import (EMBEDDED_PREFIX, Build, Config, Defaults, Devices, Engine, EngineParams, Gateway,
-                    ModelSpec, Parallel)
+                    ModelSpec, Parallel, default_name)
 from .problems import Problem
 from .schema import check as schema_check
 from .source import Source, load_file, load_text
@@ -46,21 +46,11 @@ def validate_source(src: Source, *, offline: bool = False, assume: DeviceSet | N
         else:
             problems += schema_check(src)
             problems += config_checks(src)
-            problems += machine_checks(src, _base_dir(src), _devices_for(assume, offline), offline)
+            problems += machine_checks(src, _base_dir(src), lookup(assume, offline), offline)
     errors = [p for p in problems if not p.warning]
     if errors:
         raise ConfigError(sorted(problems, key=lambda p: (p.warning, p.line, p.column)))
     return LoadResult(to_config(src), tuple(p for p in problems if p.warning))
-
-
-def _devices_for(assume: DeviceSet | None, offline: bool):
-    seen: dict[str, DeviceSet | None] = {}
-
-    def get(backend: str) -> DeviceSet | None:
-        if backend not in seen:
-            seen[backend] = assume if assume is not None else (None if offline else detect(backend))
-        return seen[backend]
-    return get
 
 
 def _base_dir(src: Source) -> Path:
@@ -110,8 +100,7 @@ def _model_spec(d: dict, base: Path) -> ModelSpec:
     params = _section(EngineParams, d)
     if isinstance(params.flash_attn, bool):  # YAML 1.1 reads a bare `on` as true
         params = replace(params, flash_attn="on" if params.flash_attn else "off")
-    name = params.model_alias or (model.split(":", 1)[1] if model.startswith(EMBEDDED_PREFIX)
-                                  else Path(model).name.removesuffix(".gguf"))
+    name = default_name(model, params.model_alias)
     return ModelSpec(name=name, model=model, params=params, devices=devices,
                      parallel=_section(Parallel, par_raw), engine=_section(Engine, eng_raw, env=env),
                      defaults=_section(Defaults, defaults_raw), preload=d.get("preload", True), ttl=d.get("ttl"))

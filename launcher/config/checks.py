@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..devices import DeviceSet
-from ..gguf_info import GGUF_MAGIC, expert_count, quantization, read_magic
-from .model import EMBEDDED_PREFIX
+from ..gguf_info import GGUF_MAGIC, read_magic, summarize
+from .model import EMBEDDED_PREFIX, default_name
 from .problems import Problem
 from .schema import schema
 from .source import Source
@@ -98,10 +98,7 @@ def config_checks(src: Source) -> list[Problem]:
 
 
 def _names(d: dict) -> list[str]:
-    model = _get(d, "model", kind=str) or ""
-    alias = _get(d, "model_alias", kind=str)
-    stem = model.split(":", 1)[1] if model.startswith(EMBEDDED_PREFIX) else Path(model).name.removesuffix(".gguf")
-    return [alias] if alias else [stem]
+    return [default_name(_get(d, "model", kind=str) or "", _get(d, "model_alias", kind=str))]
 
 
 def machine_checks(src: Source, base_dir: Path, devices_for, offline: bool) -> list[Problem]:
@@ -325,15 +322,23 @@ def _model_file_checks(src: Source, d: dict, path: Path) -> list[Problem]:
         return [src.problem(("model",), f"not a GGUF file (no GGUF magic): {shown}", value=d.get("model"),
                             hint="convert the model with llama.cpp's convert_hf_to_gguf.py")]
     out = []
-    if _get(d, "devices", "backend", kind=str) == "cann":
-        quant = quantization(path)
-        if quant and quant not in CANN_MATMUL_TYPES:
-            out.append(src.problem(("model",), f"this model is {quant}: llama.cpp's CANN backend accelerates "
-                                   f"matmul only for {', '.join(CANN_MATMUL_TYPES)}, so its layers run on the CPU",
-                                   value=d.get("model"), warning=True,
-                                   hint="convert or download a Q8_0 or Q4_0 GGUF (llama-quantize --allow-requantize)"))
+    cann = _get(d, "devices", "backend", kind=str) == "cann"
     ep = _get(d, "parallel", "ep_size", kind=int)
-    if ep and ep > 1 and not expert_count(path):
+    if not cann and not (ep and ep > 1):
+        return out
+    try:  # one header read serves both checks below
+        info = summarize(path)
+    except (OSError, ValueError) as exc:
+        if ep and ep > 1:
+            out.append(src.problem(("model",), f"cannot read the GGUF header of {shown}: {exc}",
+                                   value=d.get("model")))
+        return out
+    if cann and info.quantization and info.quantization not in CANN_MATMUL_TYPES:
+        out.append(src.problem(("model",), f"this model is {info.quantization}: llama.cpp's CANN backend accelerates "
+                               f"matmul only for {', '.join(CANN_MATMUL_TYPES)}, so its layers run on the CPU",
+                               value=d.get("model"), warning=True,
+                               hint="convert or download a Q8_0 or Q4_0 GGUF (llama-quantize --allow-requantize)"))
+    if ep and ep > 1 and not info.expert_count:
         out.append(src.problem(("parallel", "ep_size"), "expert parallelism needs a model with experts (MoE); "
                                "this model has none", value=ep, hint="set ep_size: 1, moe_tp_size: ranks"))
     return out

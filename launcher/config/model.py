@@ -11,6 +11,15 @@ from typing import Any
 EMBEDDED_PREFIX = "embedded:"
 
 
+def default_name(model: str, alias: str | None) -> str:
+    """The name clients use: the alias, else the embedded model's name, else the file stem."""
+    if alias:
+        return alias
+    if model.startswith(EMBEDDED_PREFIX):
+        return model[len(EMBEDDED_PREFIX):]
+    return model.rsplit("/", 1)[-1].removesuffix(".gguf")
+
+
 @dataclass(frozen=True)
 class EngineParams:
     """The Ascend guide's engine keys (top level of the YAML). Test keeps this in step with the schema."""
@@ -164,6 +173,10 @@ class ModelSpec:
     @property
     def is_embedded(self) -> bool:
         return self.model.startswith(EMBEDDED_PREFIX)
+
+    @property
+    def embedded_name(self) -> str | None:
+        return self.model[len(EMBEDDED_PREFIX):] if self.is_embedded else None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Callable
 from ..bench.llama_bench import BenchParams, bench_argv, run_llama_bench, summarize
 from ..config.model import ModelSpec
 from ..devices import VISIBLE_ENV
+from ..models.embedded import model_file
 from ..errors import ConfigError, LauncherError
 from ..plan.model import ModelPlan
 from ..supervise.runner import ModelRunner
@@ -113,7 +114,7 @@ class ModelManager:
         procs = [u.process for u in runner.upstreams]
         running = runner.state in ("ready", "restarting", "starting")
         main = procs[0] if procs else None
-        return {"running": running, "model_name": runner.name, "model_path": _model_file(runner.spec),
+        return {"running": running, "model_name": runner.name, "model_path": model_file(runner.spec),
                 "state": runner.state,
                 "port": main.spec.port if main else None, "start_time": runner.started_at,
                 "process_id": main.pid if main and running else None,
@@ -132,7 +133,7 @@ class ModelManager:
             spec = None
         else:
             spec = registry.resolve(body.pop("model_name", None)).spec
-            model = _model_file(spec)
+            model = model_file(spec)
         try:
             params = BenchParams.from_dict(body)
         except LauncherError as exc:
@@ -163,13 +164,6 @@ class ModelManager:
         if task_id not in self.tasks:
             raise ModelNotFound(f"no benchmark task {task_id!r}", param="task_id")
         return self.tasks[task_id]
-
-
-def _model_file(spec: ModelSpec) -> str:
-    if spec.is_embedded:
-        from ..models.embedded import path_of
-        return str(path_of(spec.model.split(":", 1)[1]))
-    return spec.model
 
 
 def _device_of(spec: ModelSpec | None) -> tuple[str, dict[str, str]]:

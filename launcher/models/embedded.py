@@ -29,6 +29,11 @@ def path_of(name: str) -> Path:
     return models_dir() / EMBEDDED[name].filename
 
 
+def model_file(spec) -> str:
+    """The GGUF path a ModelSpec loads: its file, or where its embedded model is assembled."""
+    return str(path_of(spec.embedded_name)) if spec.is_embedded else spec.model
+
+
 def is_available(name: str) -> bool:
     return path_of(name).is_file() or importlib.util.find_spec(EMBEDDED[name].module) is not None
 

@@ -8,6 +8,7 @@ the devices from 0 (CANN0.., CUDA0..), so tensor_split and main_gpu index within
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -16,7 +17,7 @@ import yaml
 from ..config.model import Config, ModelSpec
 from ..devices import VISIBLE_ENV, DeviceSet
 from ..errors import PlanError
-from ..models.embedded import path_of
+from ..models.embedded import model_file
 from .flags import engine_flags, unsupported
 from .model import Binaries, ModelPlan, Plan, ProcessSpec
 
@@ -29,6 +30,10 @@ class Host:
     cpu_count: int = 2
     is_root: bool = False
     run_dir: str = "/tmp/launcher-run"
+
+    @classmethod
+    def here(cls, run_dir: str) -> "Host":
+        return cls(cpu_count=os.cpu_count() or 1, is_root=os.geteuid() == 0, run_dir=run_dir)
 
 
 def make_plan(config: Config, devices, binaries: Binaries, ports: Iterator[int], host: Host = Host()) -> Plan:
@@ -73,10 +78,6 @@ def _replica_groups(spec: ModelSpec, ids: tuple[int, ...]) -> list[tuple[int, ..
     return [ids[i * per:(i + 1) * per] for i in range(reps)]
 
 
-def _model_path(spec: ModelSpec) -> str:
-    return str(path_of(spec.model.split(":", 1)[1])) if spec.is_embedded else spec.model
-
-
 def _base_env(spec: ModelSpec, group: tuple[int, ...], threads: int | None) -> list[tuple[str, str]]:
     env: list[tuple[str, str]] = []
     if spec.devices.backend in VISIBLE_ENV:
@@ -111,7 +112,7 @@ def _engine_argv(spec: ModelSpec, binaries: Binaries, port: int, extra: list[str
     server = _server(spec, binaries)
     notes = [i.format() for i in unsupported(fragments, binaries.help_of(server), server)]
     skip = {i.split(":")[0] for i in notes}
-    argv = [server, "--model", _model_path(spec), "--alias", spec.name,
+    argv = [server, "--model", model_file(spec), "--alias", spec.name,
             "--host", LOOPBACK, "--port", str(port)]
     for key, frag in fragments:
         if key not in skip:
@@ -159,7 +160,7 @@ def _replicated(spec: ModelSpec, groups: list[tuple[int, ...]], devices: DeviceS
 def _python_server_argv(spec: ModelSpec, binaries: Binaries, port: int, threads: int | None) -> list[str]:
     """llama-cpp-python's own server; interrupt_requests off so concurrent callers queue, not cancel."""
     p = spec.params
-    argv = [binaries.python, "-m", "llama_cpp.server", "--model", _model_path(spec), "--model_alias", spec.name,
+    argv = [binaries.python, "-m", "llama_cpp.server", "--model", model_file(spec), "--model_alias", spec.name,
             "--host", LOOPBACK, "--port", str(port), "--interrupt_requests", "False"]
     for key, flag in (("n_ctx", "--n_ctx"), ("n_batch", "--n_batch"), ("n_ubatch", "--n_ubatch"),
                       ("n_gpu_layers", "--n_gpu_layers"), ("n_threads_batch", "--n_threads_batch"),
@@ -176,7 +177,7 @@ def _python_server_argv(spec: ModelSpec, binaries: Binaries, port: int, threads:
 
 def fork_config(spec: ModelSpec, port: int, group: tuple[int, ...]) -> str:
     """The YAML the Ascend fork reads with --config: the guide's keys, engine on an internal port."""
-    data: dict = {"model": _model_path(spec)}
+    data: dict = {"model": model_file(spec)}
     for key, value in spec.params.set_items():
         data[key] = list(value) if isinstance(value, tuple) else value
     data["model_alias"] = spec.name
