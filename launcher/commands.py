@@ -143,8 +143,7 @@ def cmd_status(args) -> int:
     from .config import load_config
     cfg = load_config(args.config_opt, offline=True).config
     gw = cfg.gateway
-    host = "127.0.0.1" if gw.host in ("0.0.0.0", "::") else gw.host
-    url = f"http://{host}:{gw.port}/api/v1/model/status"
+    url = gw.local_url + "/api/v1/model/status"
     headers = {}
     admin = os.environ.get(gw.admin_key_env or "", "")
     if admin:

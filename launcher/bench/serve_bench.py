@@ -65,8 +65,7 @@ def chart(rows: list[dict], path: str, title: str) -> None:
 def run(args) -> int:
     from ..config import load_config
     cfg = load_config(args.config_opt, offline=True).config
-    host = "127.0.0.1" if cfg.gateway.host in ("0.0.0.0", "::") else cfg.gateway.host
-    url = args.url or f"http://{host}:{cfg.gateway.port}"
+    url = args.url or cfg.gateway.local_url
     model = args.model or cfg.models[0].name
     key = os.environ.get(cfg.gateway.api_key_env) if cfg.gateway.api_key_env else None
     try:

@@ -119,6 +119,12 @@ class Gateway:
     max_loaded: int | None = None    # most models loaded at once (LRU eviction of idle ones)
     load_timeout: float = 600.0      # how long a request waits for an on-demand load
 
+    @property
+    def local_url(self) -> str:
+        """Where a client on this machine reaches the gateway (a wildcard bind answers on loopback)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
 
 @dataclass(frozen=True)
 class Build:

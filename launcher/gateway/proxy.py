@@ -35,7 +35,8 @@ class Forwarder:
         tried: list[Upstream] = []
         last: Exception | None = None
         for _ in range(2):
-            up = _pick(runner, tried)
+            # Another replica if there is one; else the same again (a stale pooled connection).
+            up = runner.pick(exclude=tried) or runner.pick()
             if up is None:
                 break
             up.in_flight += 1
@@ -68,24 +69,12 @@ class Forwarder:
     async def complete(self, runner: ModelRunner, path: str, body: bytes, receive: Receive) -> Response:
         """Non-streamed: fetch the whole answer, unless the client disconnects first (then cancel,
         which closes the upstream connection and so frees the engine's slot)."""
-        fetch = asyncio.ensure_future(self._fetch(runner, path, body))
-        watcher = asyncio.ensure_future(_until_disconnect(receive))
-        try:
-            done, _ = await asyncio.wait({fetch, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (fetch, watcher):
-                if not task.done():
-                    task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-        if fetch not in done:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await fetch
+        fetched = await until_done_or_disconnected(self._fetch(runner, path, body), receive)
+        if fetched is None:
             return Response(status_code=499)  # nobody is there to read it
-        status, media_type, content = fetch.result()
+        status, media_type, content = fetched
         if status >= 400:
-            return Response(json.dumps(normalize_upstream_error(status, content)), status_code=status,
-                            media_type="application/json")
+            return _upstream_error(status, content)
         self._count_usage(runner.name, content)
         return Response(content, status_code=status, media_type=media_type)
 
@@ -109,8 +98,7 @@ class Forwarder:
             finally:
                 await resp.aclose()
                 up.in_flight -= 1
-            return Response(json.dumps(normalize_upstream_error(resp.status_code, content)),
-                            status_code=resp.status_code, media_type="application/json")
+            return _upstream_error(resp.status_code, content)
         return SSEPassthrough(up, resp, self.metrics, runner.name)
 
     def _count_usage(self, model: str, content: bytes) -> None:
@@ -122,11 +110,10 @@ class Forwarder:
         self.metrics.prompt_tokens.labels(model).inc(usage.get("prompt_tokens") or 0)
 
 
-def _pick(runner: ModelRunner, tried: list[Upstream]) -> Upstream | None:
-    fresh = [u for u in runner.upstreams if u.ready and u not in tried]
-    if fresh:
-        return min(fresh, key=lambda u: (u.in_flight / max(u.slots, 1), u.in_flight))
-    return runner.pick()  # the only replica again: a stale pooled connection deserves a second try
+def _upstream_error(status: int, content: bytes) -> Response:
+    """An engine's error answer, same status, in the gateway's one envelope."""
+    return Response(json.dumps(normalize_upstream_error(status, content)), status_code=status,
+                    media_type="application/json")
 
 
 async def _until_disconnect(receive: Receive) -> None:
@@ -134,8 +121,9 @@ async def _until_disconnect(receive: Receive) -> None:
         pass
 
 
-async def until_done_or_disconnected(work, receive: Receive) -> None:
-    """Run `work` until it ends or the client goes away (then cancel it); re-raise its error."""
+async def until_done_or_disconnected(work, receive: Receive):
+    """Run `work` until it ends or the client goes away (then cancel it). Returns its result, or
+    None if the client left first; re-raises its error."""
     task = asyncio.ensure_future(work)
     watcher = asyncio.ensure_future(_until_disconnect(receive))
     try:
@@ -146,22 +134,30 @@ async def until_done_or_disconnected(work, receive: Receive) -> None:
         for t in (task, watcher):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
-    if task.done() and not task.cancelled() and task.exception():
-        raise task.exception()
+    if task.done() and not task.cancelled():
+        return task.result()
+    return None
 
 
-class SSEPassthrough(Response):
-    """Streams upstream SSE bytes as they come; races the client's disconnect against the upstream."""
+class _SSEResponse(Response):
+    """An event stream: unbuffered by proxies, no content-length."""
 
     media_type = "text/event-stream"
 
-    def __init__(self, up: Upstream, resp: httpx.Response, metrics: Metrics, model: str):
+    def __init__(self):
         super().__init__(status_code=200, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
                          media_type=self.media_type)
         # Response.__init__ set content-length: 0 for the empty body; a stream has none.
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
-        self.up, self.resp, self.metrics, self.model = up, resp, metrics, model
         self.started = time.perf_counter()
+
+
+class SSEPassthrough(_SSEResponse):
+    """Streams upstream SSE bytes as they come; races the client's disconnect against the upstream."""
+
+    def __init__(self, up: Upstream, resp: httpx.Response, metrics: Metrics, model: str):
+        super().__init__()
+        self.up, self.resp, self.metrics, self.model = up, resp, metrics, model
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -194,19 +190,15 @@ async def pipe_sse(resp: httpx.Response, send: Send, metrics: Metrics, model: st
     await send({"type": "http.response.body", "body": final, "more_body": False})
 
 
-class LoadingSSE(Response):
+class LoadingSSE(_SSEResponse):
     """A stream whose model is not loaded yet: headers now, keep-alive comments while it loads
     (so proxies and clients do not time out), then the engine's stream."""
 
-    media_type = "text/event-stream"
     KEEPALIVE_EVERY = 2.0
 
     def __init__(self, load, forwarder: "Forwarder", runner: ModelRunner, path: str, body: bytes, done):
-        super().__init__(status_code=200, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-                         media_type=self.media_type)
-        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        super().__init__()
         self.load, self.forwarder, self.runner, self.path, self.body, self.done = load, forwarder, runner, path, body, done
-        self.started = time.perf_counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:

@@ -123,9 +123,9 @@ class ModelRunner:
         ready = [u for u in self.upstreams if u.ready]
         self.state = "ready" if ready else "restarting"
 
-    def pick(self) -> Upstream | None:
-        """The ready upstream with the most free slots (fewest in-flight per slot)."""
-        ready = [u for u in self.upstreams if u.ready]
+    def pick(self, exclude=()) -> Upstream | None:
+        """The ready upstream with the most free slots (fewest in-flight per slot), not in `exclude`."""
+        ready = [u for u in self.upstreams if u.ready and u not in exclude]
         if not ready:
             return None
         return min(ready, key=lambda u: (u.in_flight / max(u.slots, 1), u.in_flight))

@@ -41,7 +41,8 @@ def test_request_on_a_dropped_pooled_connection_is_retried_once():
         server = await flaky_keepalive_server(stats)
         port = server.sockets[0].getsockname()[1]
         up = Upstream(f"http://127.0.0.1:{port}", SimpleNamespace(state="ready"), slots=4)
-        runner = SimpleNamespace(name="m", state="ready", upstreams=[up], pick=lambda: up)
+        runner = SimpleNamespace(name="m", state="ready", upstreams=[up],
+                                 pick=lambda exclude=(): None if up in exclude else up)
         limits = httpx.Limits(max_keepalive_connections=8, keepalive_expiry=30)
         async with httpx.AsyncClient(limits=limits) as client:
             fwd = Forwarder(client, Metrics(), max_queue=4)
