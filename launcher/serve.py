@@ -111,8 +111,12 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
             if server:
                 server.should_exit = True
 
+    background: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
+
     async def on_start() -> None:
-        asyncio.get_running_loop().create_task(start_all())
+        task = asyncio.get_running_loop().create_task(start_all())
+        background.add(task)
+        task.add_done_callback(background.discard)
 
     async def on_stop() -> None:
         grace = 0.0 if server and server.force_exit else 10.0

@@ -57,6 +57,7 @@ class ModelManager:
         self.bench_binary = bench_binary
         self.tasks: dict[str, BenchTask] = {}
         self._bench_busy: set[str] = set()
+        self._running: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
 
     # --- files -------------------------------------------------------------------------
     def resolve(self, model_path: str) -> Path:
@@ -145,7 +146,9 @@ class ModelManager:
                          bench_argv(self.bench_binary, model, params))
         self.tasks[task.id] = task
         self._bench_busy.add(device_key)
-        asyncio.get_running_loop().create_task(self._run(task, env))
+        running = asyncio.get_running_loop().create_task(self._run(task, env))
+        self._running.add(running)
+        running.add_done_callback(self._running.discard)
         return task
 
     async def _run(self, task: BenchTask, env: dict[str, str]) -> None:

@@ -75,8 +75,7 @@ def serving(tmp_path, cfg, runners, keys=(), wait_ready=True, manager=None):
 
     async def on_start():
         holder["loop"] = asyncio.get_running_loop()
-        for r in pool.preload_list():
-            asyncio.get_running_loop().create_task(r.start())
+        holder["starts"] = [asyncio.get_running_loop().create_task(r.start()) for r in pool.preload_list()]
 
     async def on_stop():
         await asyncio.gather(*(r.stop(grace=3) for r in runners))
