@@ -92,24 +92,28 @@ def compare(a_url: str, b_url: str, concurrency: int, rounds: int, requests: int
             "b_tokens_per_s": statistics.median(x["b"]["tokens_per_s"] for x in rows), "rounds": rows}
 
 
+def measure(a_url: str, b_url: str, what: str, args, min_requests: int) -> list[dict]:
+    """B relative to A at each concurrency level of `args`, printed as it goes."""
+    out = []
+    for c in [int(x) for x in args.concurrency.split(",")]:
+        res = compare(a_url, b_url, c, args.rounds, args.requests or max(min_requests, 2 * c), args.max_tokens)
+        res["what"] = what
+        out.append(res)
+        _print(res)
+    return out
+
+
 def main(args) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="launcher-bench-"))
     extra = DEFAULT_LAYOUT + "\n" + (fake_engine_extra(tmp) if args.fake else "")
-    levels = [int(c) for c in args.concurrency.split(",")]
     report: dict = {"engine": "fast fake engine" if args.fake else "llama-server (Gemma 3 270M, CPU)", "results": []}
-    def measure(a_url: str, b_url: str, what: str) -> None:
-        for c in levels:
-            res = compare(a_url, b_url, c, args.rounds, args.requests or max(4, 2 * c), args.max_tokens)
-            res["what"] = what
-            report["results"].append(res)
-            _print(res)
-
     with launched(extra, tmp) as (gateway, engine):
-        measure(engine, gateway, "gateway / direct engine")
+        report["results"] += measure(engine, gateway, "gateway / direct engine", args, min_requests=4)
     if args.peer and not args.fake:
         with launched(DEFAULT_LAYOUT + "\nengine: {kind: llama-cpp-python}", tmp) as (_, peer):
             with launched(DEFAULT_LAYOUT, tmp) as (gateway, _):
-                measure(peer, gateway, "launcher gateway + llama-server / llama-cpp-python server direct")
+                report["results"] += measure(peer, gateway, "launcher gateway + llama-server / llama-cpp-python "
+                                             "server direct", args, min_requests=4)
     if args.json:
         print(json.dumps(report, indent=1))
     return 0
@@ -121,14 +125,10 @@ def layouts(args) -> int:
     a_extra = "n_ctx: 8192\nn_parallel: 8\nparallel: {mode: single}"
     b_extra = "n_ctx: 4096\nn_parallel: 4\nparallel: {mode: replicas, replicas: 2}"
     tmp = Path(tempfile.mkdtemp(prefix="launcher-bench-"))
-    report = []
     with launched(a_extra, tmp) as (a_url, _):
         with launched(b_extra, tmp) as (b_url, _):
-            for c in [int(x) for x in args.concurrency.split(",")]:
-                res = compare(a_url, b_url, c, args.rounds, args.requests or 2 * c, args.max_tokens)
-                res["what"] = "replicas=2 (n_parallel 4 each) / one engine (n_parallel 8)"
-                report.append(res)
-                _print(res)
+            report = measure(a_url, b_url, "replicas=2 (n_parallel 4 each) / one engine (n_parallel 8)", args,
+                             min_requests=0)
     if args.json:
         print(json.dumps(report, indent=1))
     return 0
@@ -144,17 +144,17 @@ def register(sub) -> None:
     p = sub.add_parser("overhead", help="gateway vs direct engine (and peers), side by side")
     p.add_argument("--fake", action="store_true", help="use an engine that streams as fast as possible")
     p.add_argument("--peer", action="store_true", help="also compare with llama-cpp-python's server")
-    p.add_argument("--concurrency", default="1,4")
-    p.add_argument("--rounds", type=int, default=4)
-    p.add_argument("--requests", type=int, default=0, help="per measurement (default 2 x concurrency, min 4)")
-    p.add_argument("--max-tokens", type=int, default=64)
-    p.add_argument("--json", action="store_true")
+    _ab_options(p, concurrency="1,4", requests_help="per measurement (default 2 x concurrency, min 4)")
     p.set_defaults(func=main)
 
     q = sub.add_parser("replicas", help="replicas=2 vs one engine, both behind the gateway")
-    q.add_argument("--concurrency", default="8")
-    q.add_argument("--rounds", type=int, default=4)
-    q.add_argument("--requests", type=int, default=0, help="per measurement (default 2 x concurrency)")
-    q.add_argument("--max-tokens", type=int, default=64)
-    q.add_argument("--json", action="store_true")
+    _ab_options(q, concurrency="8", requests_help="per measurement (default 2 x concurrency)")
     q.set_defaults(func=layouts)
+
+
+def _ab_options(p, concurrency: str, requests_help: str) -> None:
+    p.add_argument("--concurrency", default=concurrency)
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--requests", type=int, default=0, help=requests_help)
+    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("--json", action="store_true")

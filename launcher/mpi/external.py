@@ -47,15 +47,15 @@ def serve_under_mpirun(config: Config, world: tuple[int, int]) -> int:
         mpirun = model.processes[0]
         argv = list(mpirun.argv[mpirun.argv.index(binaries.mpi_server):])
         env = dict(os.environ)
-        env.update(dict(x.split("=", 1) for x in _exported(mpirun.argv)))
+        env.update(_exported(mpirun.argv))
         if rank > 0:
             os.execvpe(argv[0], argv, env)  # this rank of the job becomes llama-mpi-server
-        engine = ProcessSpec(f"{model.name}.rank0", "engine", tuple(argv), tuple(_exported_pairs(mpirun.argv)),
+        engine = ProcessSpec(f"{model.name}.rank0", "engine", tuple(argv), tuple(_exported(mpirun.argv)),
                              mpirun.port, mpirun.health_url, 0, mpirun.devices)
         return serve(config, plan_models=(replace(model, processes=(engine,), files=()),), binaries=binaries)
 
     from .rank import handshake, serve_rpc_worker, tell_workers_to_stop
-    job = json.loads(dict(model.files)[next(p for p, _ in model.files if p.endswith(".ranks.json"))])
+    job = json.loads(next(content for path, content in model.files if path.endswith(".ranks.json")))
     role = handshake(job)
     if rank > 0:
         return serve_rpc_worker(role)
@@ -70,9 +70,6 @@ def serve_under_mpirun(config: Config, world: tuple[int, int]) -> int:
         tell_workers_to_stop(role)
 
 
-def _exported(argv) -> list[str]:
-    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-x" and "=" in argv[i + 1]]
-
-
-def _exported_pairs(argv) -> list[tuple[str, str]]:
-    return [tuple(x.split("=", 1)) for x in _exported(argv)]
+def _exported(argv) -> list[tuple[str, str]]:
+    """(name, value) of every `-x NAME=VALUE` on an mpirun line."""
+    return [tuple(argv[i + 1].split("=", 1)) for i, a in enumerate(argv[:-1]) if a == "-x" and "=" in argv[i + 1]]

@@ -18,4 +18,4 @@ def test_rank_argv_placeholders_take_gathered_addresses():
 def test_ep_tp_under_user_mpirun_keeps_the_exported_env():
     argv = ["mpirun", "-np", "2", "-x", "ASCEND_RT_VISIBLE_DEVICES=0,1", "-x", "LAUNCHER_JOB",
             "llama-mpi-server", "--config", "f.yaml"]
-    assert _exported(argv) == ["ASCEND_RT_VISIBLE_DEVICES=0,1"]
+    assert _exported(argv) == [("ASCEND_RT_VISIBLE_DEVICES", "0,1")]
