@@ -6,7 +6,6 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-12)
 CONFIG  ?= configs/config_gemma3_270m_cpu.yaml
-BINDINGS_VERSION := 0.3.36
 PYTEST_ARGS ?=
 
 .PHONY: install build serve test test-fast bench clean
@@ -14,9 +13,8 @@ PYTEST_ARGS ?=
 $(STAMP):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
-	# The Python bindings without their own compile: they load our build's libllama (LLAMA_CPP_LIB_PATH).
-	CMAKE_ARGS="-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF" $(BIN)/pip install -q 'llama-cpp-python[server]==$(BINDINGS_VERSION)'
+	# The Python bindings (extra `bindings`) without their own compile: they load our build's libllama.
+	CMAKE_ARGS="-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF" $(BIN)/pip install -q -e '.[test,bindings]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -1,16 +1,51 @@
-"""Which programs a plan runs: the config's `engine.binary`, else launcher's own build, else PATH."""
+"""Which programs a plan runs: the config's `engine.binary`, else launcher's own build, else PATH.
+
+`Binaries` is filled here and read by the planner; program names come from the build's one
+table (`build.recipe.TOOLS`).
+"""
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .build import find_build
+from .build.recipe import LLAMA_BENCH, LLAMA_SERVER, MPI_SERVER, RPC_SERVER, TOOLS
 from .config.model import Config
-from .plan.model import Binaries
 
-TOOLS = {"llama_server": "llama-server", "rpc_server": "ggml-rpc-server", "mpi_server": "llama-mpi-server",
-         "llama_bench": "llama-bench"}
+
+@dataclass(frozen=True)
+class Binaries:
+    """Programs the plan refers to. `help_texts` (binary -> `--help` output) enables flag checks."""
+    tools: tuple[tuple[str, str], ...] = ()   # program name -> path; a missing one runs from PATH
+    mpirun: str = "mpirun"
+    python: str = "python3"
+    bindings_env: tuple[tuple[str, str], ...] = ()  # LLAMA_CPP_LIB_PATH for the llama-cpp-python engine
+    help_texts: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
+
+    def tool(self, name: str) -> str:
+        return dict(self.tools).get(name, name)
+
+    @property
+    def llama_server(self) -> str:
+        return self.tool(LLAMA_SERVER)
+
+    @property
+    def rpc_server(self) -> str:
+        return self.tool(RPC_SERVER)
+
+    @property
+    def mpi_server(self) -> str:
+        return self.tool(MPI_SERVER)
+
+    @property
+    def llama_bench(self) -> str:
+        return self.tool(LLAMA_BENCH)
+
+    def help_of(self, binary: str) -> str | None:
+        return dict(self.help_texts).get(binary)
 
 
 def mpirun_path() -> str:
@@ -21,26 +56,20 @@ def mpirun_path() -> str:
 
 def resolve_binaries(config: Config, bin_dir: Path | None = None, with_help: bool = True) -> Binaries:
     if bin_dir is None:
-        from .build.cache import find_build
         build = find_build(config)
         bin_dir = build.bin_dir if build else None
-    paths = {}
-    for field, name in TOOLS.items():
+    tools = []
+    for name in TOOLS:
         candidate = bin_dir / name if bin_dir else None
-        if candidate and candidate.exists():
-            paths[field] = str(candidate)
-        else:
-            paths[field] = shutil.which(name) or name
-    helps = []
-    if with_help:
-        # The flags each engine binary takes, from its own --help (the Ascend fork differs).
-        wanted = {paths["llama_server"], paths["mpi_server"]}
-        wanted |= {str(Path(s.engine.binary).expanduser()) for s in config.models if s.engine.binary}
-        for binary in sorted(wanted):
-            text = help_text(binary)
-            if text:
-                helps.append((binary, text))
-    return Binaries(mpirun=mpirun_path(), python=sys.executable, help_texts=tuple(helps), **paths)
+        tools.append((name, str(candidate) if candidate and candidate.exists() else shutil.which(name) or name))
+    binaries = Binaries(tuple(tools), mpirun=mpirun_path(), python=sys.executable)
+    if not with_help:
+        return binaries
+    # The flags each engine binary takes, from its own --help (the Ascend fork differs).
+    wanted = {binaries.llama_server, binaries.mpi_server}
+    wanted |= {str(Path(s.engine.binary).expanduser()) for s in config.models if s.engine.binary}
+    helps = tuple((b, text) for b in sorted(wanted) if (text := help_text(b)))
+    return Binaries(binaries.tools, binaries.mpirun, binaries.python, help_texts=helps)
 
 
 def help_text(binary: str) -> str | None:

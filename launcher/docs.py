@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .config.schema import schema
+from .config.schema import MODEL_SECTIONS, engine_keys, model_settings, schema
 
 START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
 
@@ -36,16 +36,17 @@ def _row(key: str, node: dict) -> str:
 
 def reference() -> str:
     s = schema()
-    top = [(k, v) for k, v in s["properties"].items() if v.get("type") not in ("object", "array") or k == "tensor_split"]
-    sections = [(k, v) for k, v in s["properties"].items() if v.get("type") == "object"]
+    top = s["properties"]
+    keys = [("model", top["model"]), *engine_keys().items(), *((k, top[k]) for k in ("port", "hostname", "models_dir"))]
     out = ["### Engine keys (top level)", "", s["description"], "", "| key | type | meaning |", "|---|---|---|"]
-    out += [_row(k, v) for k, v in top]
-    models = s["properties"]["models"]
-    shared = set(s["properties"])
+    out += [_row(k, v) for k, v in keys]
+    models = top["models"]
+    item = s["$defs"]["model_item"]["properties"]
     out += ["", "### `models` (several models)", "", models["description"], "",
             "Keys only a `models` item has (all engine keys and the devices/parallel/engine/defaults sections "
             "apply too):", "", "| key | type | meaning |", "|---|---|---|"]
-    out += [_row(k, v) for k, v in models["items"]["properties"].items() if k not in shared]
+    out += [_row(k, v) for k, v in item.items() if k != "model"]
+    sections = [(k, model_settings()[k]) for k in MODEL_SECTIONS] + [(k, top[k]) for k in ("gateway", "build")]
     for name, sec in sections:
         out += ["", f"### `{name}`", "", sec["description"], "", "| key | type | meaning |", "|---|---|---|"]
         out += [_row(k, v) for k, v in sec["properties"].items()]

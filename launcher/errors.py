@@ -1,10 +1,24 @@
-"""Exceptions raised by launcher's library code. Only `cli.py` turns them into exit codes.
+"""Every exception launcher raises on purpose. Library code raises these; `cli` turns them into exit
+codes and the gateway into HTTP answers (each API family in its own envelope, see gateway/envelopes.py).
 
-LauncherError            anything the user can fix; printed without a traceback
- +-- ConfigError         the config has problems (exit 2); carries every Problem
- +-- BuildError          llama.cpp could not be built or failed its smoke test
- +-- PlanError           the config is valid but cannot run here (missing binary, no devices)
- +-- StartError          a process did not come up (port taken, crashed while loading)
+LauncherError                  anything the user can fix; printed without a traceback (exit 1)
+ +-- ConfigError               the config has problems (exit 2); carries every Problem
+ +-- BuildError                llama.cpp could not be built or failed its smoke test
+ +-- PlanError                 the config is valid but cannot run here (missing binary, no devices)
+ +-- StartError                a process did not come up (port taken, crashed while loading)
+ +-- APIError                  a request the gateway refuses or cannot serve: status, type, code, param
+      +-- BadRequest           400 invalid_request
+      +-- Unauthorized         401 invalid_api_key
+      +-- Forbidden            403 permission_denied
+      |    +-- ManagementDisabled   403 management_disabled
+      +-- NotFound             404 not_found (no such route, task, file)
+      |    +-- ModelNotFound   404 model_not_found
+      +-- MethodNotAllowed     405 method_not_allowed (with Allow)
+      +-- Conflict             409 conflict
+      +-- InternalError        500 internal_error (a bug: logged with its traceback)
+      +-- UpstreamError        502 upstream_error
+      +-- EngineUnavailable    503 model_unavailable (with Retry-After)
+           +-- QueueFull       503 queue_full
 """
 from __future__ import annotations
 
@@ -33,3 +47,65 @@ class PlanError(LauncherError):
 
 class StartError(LauncherError):
     pass
+
+
+class APIError(LauncherError):
+    """An HTTP error answer. OpenAI-style `type` and a string `code` travel with it to every envelope."""
+    status = 500
+    type = "server_error"
+    code = "internal_error"
+
+    def __init__(self, message: str, *, param: str | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.message, self.param, self.headers = message, param, dict(headers or {})
+
+
+class BadRequest(APIError):
+    status, type, code = 400, "invalid_request_error", "invalid_request"
+
+
+class Unauthorized(APIError):
+    status, type, code = 401, "authentication_error", "invalid_api_key"
+
+
+class Forbidden(APIError):
+    status, type, code = 403, "permission_error", "permission_denied"
+
+
+class ManagementDisabled(Forbidden):
+    code = "management_disabled"
+
+
+class NotFound(APIError):
+    status, type, code = 404, "invalid_request_error", "not_found"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class MethodNotAllowed(APIError):
+    status, type, code = 405, "invalid_request_error", "method_not_allowed"
+
+
+class Conflict(APIError):
+    status, type, code = 409, "invalid_request_error", "conflict"
+
+
+class InternalError(APIError):
+    status, type, code = 500, "server_error", "internal_error"
+
+
+class UpstreamError(APIError):
+    status, type, code = 502, "server_error", "upstream_error"
+
+
+class EngineUnavailable(APIError):
+    status, type, code = 503, "server_error", "model_unavailable"
+
+    def __init__(self, message: str, retry_after: int = 2, *, param: str | None = None):
+        super().__init__(message, param=param, headers={"Retry-After": str(retry_after)})
+
+
+class QueueFull(EngineUnavailable):
+    code = "queue_full"

@@ -9,27 +9,39 @@ import asyncio
 import atexit
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import uvicorn
 
-from .config.model import Config
+from .binaries import Binaries, resolve_binaries
+from .bindings import check_bindings
+from .build import ensure_build, request_for
+from .config import validate_source
+from .config.model import Config, ModelSpec
+from .config.source import Source
+from .devices import lookup
 from .errors import StartError
 from .gateway.app import create_app
 from .gateway.auth import load_keys
+from .gateway.manager import ModelManager
 from .gateway.pool import ModelPool
-from .net import port_in_use
+from .models.embedded import ensure
+from .net import free_ports, port_in_use
 from .paths import cache_dir
-from .plan import Binaries, plan_for_here
-from .supervise.runner import ModelRunner
+from .plan import host_here, make_plan, plan_for_here
+from .plan.model import ModelPlan
+from .supervise.deployment import Deployment
+from .supervise.events import Event, EventKind
+from .supervise.process import ManagedProcess
+from .supervise.runner import write_plan_files
 
 log = logging.getLogger("launcher")
+__all__ = ["serve", "prepare_binaries", "ensure_models", "write_plan_files"]
 
 
 def prepare_binaries(config: Config, quiet: bool = False) -> Binaries:
     """Build llama.cpp if the plan needs launcher's own build and it is not cached yet."""
-    from .binaries import resolve_binaries
-    from .build import ensure_build, request_for
     own_build_needed = any(not s.engine.binary or s.parallel.mode == "rpc" or s.engine.kind == "llama-cpp-python"
                            for s in config.models)
     if not own_build_needed:
@@ -37,48 +49,30 @@ def prepare_binaries(config: Config, quiet: bool = False) -> Binaries:
     tree, _ = ensure_build(request_for(config), quiet=quiet)
     binaries = resolve_binaries(config, bin_dir=tree.bin_dir)
     if any(s.engine.kind == "llama-cpp-python" for s in config.models):
-        from dataclasses import replace
-
-        from .build.bindings import check_bindings
         binaries = replace(binaries, bindings_env=tuple(check_bindings(tree).items()))
     return binaries
 
 
 def ensure_models(config: Config) -> None:
-    from .models.embedded import ensure
     for spec in config.models:
         if spec.is_embedded:
             ensure(spec.embedded_name)
 
 
-def build_manager(config: Config, binaries: Binaries, log_dir: Path, echo: bool, runner_hooks=lambda r: None):
+def build_manager(config: Config, deployment: Deployment, pool: ModelPool, binaries: Binaries) -> ModelManager:
     """The /api/v1 service: new models are validated like config files and planned like them."""
-    from dataclasses import replace
+    def spec_for(path: str, settings: dict) -> ModelSpec:
+        return validate_source(Source("<switch request>", {"model": path, **settings})).config.models[0]
 
-    from .config import validate_source
-    from .config.source import Source
-    from .devices import lookup
-    from .gateway.manager import ModelManager
-    from .net import free_ports
-    from .plan import Host, make_plan
-
-    def spec_for(path: str, settings: dict):
-        doc = {"model": path, **settings}
-        return validate_source(Source("<switch request>", doc)).config.models[0]
-
-    def plan_for(spec):
+    def plan_for(spec: ModelSpec) -> ModelPlan:
         one = replace(config, models=(spec,))
-        return make_plan(one, lookup(), binaries, free_ports(), Host.here(str(cache_dir() / "run" / "api"))).models[0]
+        return make_plan(one, lookup(), binaries, free_ports(), host_here("api")).models[0]
 
-    def runner_for(plan, spec):
-        runner = ModelRunner(plan, spec, log_dir, echo=echo)
-        runner_hooks(runner)
-        return runner
-
-    return ModelManager(config.models_dir, spec_for, plan_for, runner_for, binaries.llama_bench)
+    return ModelManager(deployment, pool, config.models_dir, spec_for, plan_for, binaries.llama_bench)
 
 
-def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True, plan_models=None) -> int:
+def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True,
+          plan_models: tuple[ModelPlan, ...] | None = None) -> int:
     """Serve until stopped. `plan_models` replaces the planned models (used under a user's mpirun)."""
     logging.basicConfig(level=logging.INFO, format="[launcher] %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health poll is noise
@@ -90,12 +84,28 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
     binaries = binaries or prepare_binaries(config)
     models = plan_models or plan_for_here(config, binaries=binaries).models
     log_dir = Path(gw.log_dir) if gw.log_dir else cache_dir() / "logs" / Path(config.file).stem
-    runners = [ModelRunner(mp, spec, log_dir, echo=echo) for mp, spec in zip(models, config.models)]
-    atexit.register(lambda: [r.kill_now() for r in runners])
+    deployment = Deployment(lambda spec: ManagedProcess(spec, log_dir, echo))
+    for plan, spec in zip(models, config.models):
+        deployment.add(plan, spec)
+    atexit.register(deployment.kill_now)
+    pool = ModelPool(deployment, gw.max_loaded, gw.load_timeout)
     outcome = {"code": 0}
     server: uvicorn.Server | None = None
 
-    pool = ModelPool(runners, gw.max_loaded, gw.load_timeout)
+    def stop_serving(code: int) -> None:
+        outcome["code"] = code
+        if server:
+            server.should_exit = True
+
+    def on_event(event: Event) -> None:
+        if event.kind != EventKind.FAILED:
+            return
+        runner = deployment.find(event.model)
+        if runner is not None and runner.spec.engine.exit_on_failure:
+            log.error("model %s failed and engine.exit_on_failure is set: stopping", event.model)
+            stop_serving(1)
+
+    deployment.events.subscribe(on_event)
 
     async def start_all() -> None:
         try:
@@ -107,9 +117,7 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
             log.info("ready: %s on http://%s:%d/v1 (logs in %s)", names, gw.host, gw.port, log_dir)
         except StartError as exc:
             log.error("%s", exc)
-            outcome["code"] = 1
-            if server:
-                server.should_exit = True
+            stop_serving(1)
 
     background: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
 
@@ -119,24 +127,12 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
         task.add_done_callback(background.discard)
 
     async def on_stop() -> None:
-        grace = 0.0 if server and server.force_exit else 10.0
-        await asyncio.gather(*(r.stop(grace) for r in runners), return_exceptions=True)
+        await deployment.stop_all(0.0 if server and server.force_exit else 10.0)
 
-    def failed_for_good(name: str) -> None:
-        spec = next(r.spec for r in runners if r.name == name)
-        if spec.engine.exit_on_failure and server:
-            log.error("model %s failed and engine.exit_on_failure is set: stopping", name)
-            outcome["code"] = 1
-            server.should_exit = True
-
-    for r in runners:
-        r.on_failed = failed_for_good
-    manager = build_manager(config, binaries, log_dir, echo, runner_hooks=lambda r: setattr(r, "on_failed",
-                                                                                       failed_for_good))
-    app = create_app(runners, gw, keys, on_start, on_stop, pool=pool, manager=manager)
-    uv = uvicorn.Config(app, host=gw.host, port=gw.port, log_level="warning", access_log=False,
-                        timeout_graceful_shutdown=30, lifespan="on")
-    server = uvicorn.Server(uv)
+    app = create_app(deployment, gw, pool=pool, keys=keys, manager=build_manager(config, deployment, pool, binaries),
+                     on_start=on_start, on_stop=on_stop)
+    server = uvicorn.Server(uvicorn.Config(app, host=gw.host, port=gw.port, log_level="warning", access_log=False,
+                                           timeout_graceful_shutdown=30, lifespan="on"))
     try:
         server.run()
     except KeyboardInterrupt:

@@ -12,18 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
-
+from ..errors import LauncherError
 from ..net import free_ports
+from .launched import launched
 from .loadgen import Summary, run_load
 
 GEMMA = """model: embedded:gemma3-270m
@@ -35,39 +31,18 @@ DEFAULT_LAYOUT = "n_ctx: 8192\nn_parallel: 4"
 
 
 @contextlib.contextmanager
-def launched(extra: str = "", tmp: Path | None = None):
-    """`launch --config` in a subprocess; yields (gateway URL, engine URL)."""
-    tmp = tmp or Path(tempfile.mkdtemp(prefix="launcher-bench-"))
+def gemma_launched(extra: str, tmp: Path):
+    """`launch` serving Gemma (plus `extra` YAML) in a subprocess; yields (gateway URL, engine URL)."""
     port = next(free_ports())
     cfg = tmp / f"bench-{port}.yaml"
     cfg.write_text(GEMMA.format(port=port, extra=extra))
-    log = open(tmp / f"launch-{port}.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "launcher", "--config", str(cfg)], stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 900
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"launch exited {proc.returncode}; see {log.name}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/ready", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.5)
-        engine = httpx.get(url + "/v1/models").json()["data"][0]["engines"][0]["url"]
-        yield url, engine
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    with launched(["--config", str(cfg)], f"http://127.0.0.1:{port}", tmp / f"launch-{port}.log") as run:
+        yield run.url, run.models()["engines"][0]["url"]
 
 
 def fake_engine_extra(tmp: Path) -> str:
     wrapper = tmp / "fast-engine"
-    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m launcher.bench.fast_engine \"$@\"\n")
+    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m launcher.bench.fake_engine \"$@\"\n")
     wrapper.chmod(0o755)
     return f"engine: {{binary: {wrapper}}}"
 
@@ -82,7 +57,7 @@ def compare(a_url: str, b_url: str, concurrency: int, rounds: int, requests: int
             got[label] = asyncio.run(run_load(url, "gemma", concurrency, requests, max_tokens=max_tokens))
         a, b = got["a"], got["b"]
         if a.errors or b.errors:
-            raise RuntimeError(f"errors during the benchmark: A {a.errors}, B {b.errors}")
+            raise LauncherError(f"errors during the benchmark: A {a.errors}, B {b.errors}")
         ratios.append(b.tokens_per_s / a.tokens_per_s)
         ttft_deltas.append(b.ttft_p50 - a.ttft_p50)
         rows.append({"round": r, "a": a.row(), "b": b.row()})
@@ -107,11 +82,11 @@ def main(args) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="launcher-bench-"))
     extra = DEFAULT_LAYOUT + "\n" + (fake_engine_extra(tmp) if args.fake else "")
     report: dict = {"engine": "fast fake engine" if args.fake else "llama-server (Gemma 3 270M, CPU)", "results": []}
-    with launched(extra, tmp) as (gateway, engine):
+    with gemma_launched(extra, tmp) as (gateway, engine):
         report["results"] += measure(engine, gateway, "gateway / direct engine", args, min_requests=4)
     if args.peer and not args.fake:
-        with launched(DEFAULT_LAYOUT + "\nengine: {kind: llama-cpp-python}", tmp) as (_, peer):
-            with launched(DEFAULT_LAYOUT, tmp) as (gateway, _):
+        with gemma_launched(DEFAULT_LAYOUT + "\nengine: {kind: llama-cpp-python}", tmp) as (_, peer):
+            with gemma_launched(DEFAULT_LAYOUT, tmp) as (gateway, _):
                 report["results"] += measure(peer, gateway, "launcher gateway + llama-server / llama-cpp-python "
                                              "server direct", args, min_requests=4)
     if args.json:
@@ -125,8 +100,8 @@ def layouts(args) -> int:
     a_extra = "n_ctx: 8192\nn_parallel: 8\nparallel: {mode: single}"
     b_extra = "n_ctx: 4096\nn_parallel: 4\nparallel: {mode: replicas, replicas: 2}"
     tmp = Path(tempfile.mkdtemp(prefix="launcher-bench-"))
-    with launched(a_extra, tmp) as (a_url, _):
-        with launched(b_extra, tmp) as (b_url, _):
+    with gemma_launched(a_extra, tmp) as (a_url, _):
+        with gemma_launched(b_extra, tmp) as (b_url, _):
             report = measure(a_url, b_url, "replicas=2 (n_parallel 4 each) / one engine (n_parallel 8)", args,
                              min_requests=0)
     if args.json:

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import BuildError
+from ..models.embedded import DEFAULT_MODEL, ensure as ensure_embedded
 from ..paths import builds_dir
 from .cache import BuiltTree, all_builds, build_key, compiler_identity, load, record
 from .recipe import BuildRequest, preflight, recipe
@@ -17,7 +18,7 @@ from .runner import Progress, run_logged
 from .smoke import smoke_test
 from .source import default_source, source_identity
 
-__all__ = ["BuildRequest", "BuiltTree", "ensure_build", "request_for", "all_builds", "make_request"]
+__all__ = ["BuildRequest", "BuiltTree", "ensure_build", "request_for", "all_builds", "make_request", "find_build"]
 
 
 def make_request(backend: str, source: str | None = None, *, cmake_args=(), soc_type=None, acl_graph=False,
@@ -42,13 +43,25 @@ def request_for(config, download: bool = True) -> BuildRequest | None:
                         cuda_architectures=b.cuda_architectures, native=b.native, download=download)
 
 
+def find_build(config) -> BuiltTree | None:
+    """The cached build a config would use, without building or downloading anything."""
+    req = request_for(config, download=False)
+    if req is None:
+        return None
+    return load(builds_dir() / _key(req))
+
+
+def _key(req: BuildRequest) -> str:
+    return build_key(req, recipe(req, builds_dir() / "x" / "build"), compiler_identity(req.backend))
+
+
 def ensure_build(req: BuildRequest, *, force: bool = False, smoke_model: Path | None = None,
                  quiet: bool = False) -> tuple[BuiltTree, bool]:
     """(tree, built_now). Builds, smoke-tests and records; returns the cached tree when inputs match."""
     problems = preflight(req, dict(os.environ), shutil.which)
     if problems:
         raise BuildError("cannot build llama.cpp for " + req.backend + ":\n  - " + "\n  - ".join(problems))
-    key = build_key(req, recipe(req, builds_dir() / "x" / "build"), compiler_identity(req.backend))
+    key = _key(req)
     path = builds_dir() / key
     path.mkdir(parents=True, exist_ok=True)
     with open(builds_dir() / f"{key}.lock", "w") as lock:
@@ -68,10 +81,5 @@ def ensure_build(req: BuildRequest, *, force: bool = False, smoke_model: Path | 
         server = path / "build" / "bin" / "llama-server"
         if not server.exists():
             raise BuildError("the build finished without producing llama-server", "", str(log))
-        smoke_test(server, smoke_model or _default_smoke_model(), log)
+        smoke_test(server, smoke_model or ensure_embedded(DEFAULT_MODEL), log)
         return record(path, key, req, rec), True
-
-
-def _default_smoke_model() -> Path:
-    from ..models.embedded import ensure
-    return ensure("gemma3-270m")

@@ -51,11 +51,9 @@ def compiler_identity(backend: str) -> str:
 
 def build_key(req: BuildRequest, rec: Recipe, compiler: str) -> str:
     """Everything that changes the binaries, and nothing that does not (paths of the cache itself)."""
-    # Paths (source, build dir, the -C file) are not inputs: the -C file's content is, below.
-    configure = [a for i, a in enumerate(rec.configure)
-                 if a not in ("-S", "-B", "-C") and (i == 0 or rec.configure[i - 1] not in ("-S", "-B", "-C"))]
+    # Paths (source, build dir, the preset file) are not inputs: the preset's content is, below.
     inputs = [Path(p).read_text() for p in rec.inputs]
-    blob = json.dumps({"source": req.source_id, "backend": req.backend, "configure": configure,
+    blob = json.dumps({"source": req.source_id, "backend": req.backend, "configure": ["cmake", *rec.options],
                        "targets": rec.targets, "inputs": inputs, "compiler": compiler}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -89,13 +87,3 @@ def all_builds() -> list[BuiltTree]:
     found = [load(p) for p in sorted(root.iterdir()) if p.is_dir()]
     return sorted((b for b in found if b), key=lambda b: b.created, reverse=True)
 
-
-def find_build(config) -> BuiltTree | None:
-    """The cached build a config would use, without building or downloading anything."""
-    from . import request_for
-    req = request_for(config, download=False)
-    if req is None:
-        return None
-    from .recipe import recipe
-    key = build_key(req, recipe(req, builds_dir() / "x" / "build"), compiler_identity(req.backend))
-    return load(builds_dir() / key)

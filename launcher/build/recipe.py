@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-TARGETS = ("llama-server", "ggml-rpc-server", "llama-bench")
-FORK_TARGET = "llama-mpi-server"
+# The programs launcher runs, by CMake target name (= file name in bin/): the one table of them.
+LLAMA_SERVER, RPC_SERVER, LLAMA_BENCH, MPI_SERVER = "llama-server", "ggml-rpc-server", "llama-bench", "llama-mpi-server"
+TARGETS = (LLAMA_SERVER, RPC_SERVER, LLAMA_BENCH)   # what every build makes
+FORK_TARGET = MPI_SERVER                            # built too when the tree has it (the Ascend fork)
+TOOLS = TARGETS + (FORK_TARGET,)
 NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 
 
@@ -40,11 +43,22 @@ class BuildRequest:
 
 @dataclass(frozen=True)
 class Recipe:
-    configure: tuple[str, ...]
-    build: tuple[str, ...]
-    env: tuple[tuple[str, str], ...] = ()
+    source: Path
+    build_dir: Path
+    preset: Path                   # the backend's initial cache file (cmake -C)
+    options: tuple[str, ...]       # -D options after the preset
     targets: tuple[str, ...] = TARGETS
+    jobs: int = 2
     inputs: tuple[str, ...] = field(default=())  # files whose content is part of the cache key
+
+    @property
+    def configure(self) -> tuple[str, ...]:
+        return ("cmake", "-S", str(self.source), "-B", str(self.build_dir), "-C", str(self.preset)) + self.options
+
+    @property
+    def build(self) -> tuple[str, ...]:
+        return ("cmake", "--build", str(self.build_dir), "--config", "Release", "-j", str(self.jobs),
+                "--target", *self.targets)
 
 
 def cann_graph_flag(source: Path) -> str | None:
@@ -106,7 +120,7 @@ def preflight(req: BuildRequest, env: dict[str, str], which) -> list[str]:
 
 def recipe(req: BuildRequest, build_dir: Path, machine: str | None = None) -> Recipe:
     cm = cmake_dir()
-    configure = ["cmake", "-S", str(req.source), "-B", str(build_dir), "-C", str(cm / f"{req.backend}.cmake")]
+    configure: list[str] = []
     inputs = [str(cm / "common.cmake"), str(cm / f"{req.backend}.cmake")]
     machine = machine or platform.machine()
     if req.backend == "cpu":
@@ -124,5 +138,5 @@ def recipe(req: BuildRequest, build_dir: Path, machine: str | None = None) -> Re
             configure.append(f"-DCMAKE_CUDA_ARCHITECTURES={req.cuda_architectures}")
     configure += list(req.cmake_args)
     targets = TARGETS + ((FORK_TARGET,) if has_fork_server(req.source) else ())
-    build = ["cmake", "--build", str(build_dir), "--config", "Release", "-j", str(req.jobs), "--target", *targets]
-    return Recipe(tuple(configure), tuple(build), (), targets, tuple(inputs))
+    return Recipe(req.source, build_dir, cm / f"{req.backend}.cmake", tuple(configure), targets, req.jobs,
+                  tuple(inputs))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import BuildError
 from ..net import free_ports
-from ..supervise.process import terminate
+from ..supervise.children import terminate
 
 
 def smoke_test(server: Path, model: Path, log: Path, timeout: float = 180.0) -> str:

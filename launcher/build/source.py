@@ -6,16 +6,33 @@ version backs the binaries and the Python bindings (same ABI: one compile serves
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 import tarfile
 import tempfile
+from importlib import metadata
 from pathlib import Path
 
 from ..errors import BuildError
 from ..paths import sources_dir
 
-BINDINGS_VERSION = "0.3.36"
+_PIN = re.compile(r"llama[-_]cpp[-_]python(?:\[[^\]]*\])?\s*==\s*([\w.]+)")
+
+
+def pinned_bindings_version() -> str:
+    """The llama-cpp-python version of launcher's `bindings` extra (pyproject.toml, the one pin)."""
+    try:
+        requirements = "\n".join(metadata.requires("launcher") or [])
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        requirements = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    match = _PIN.search(requirements)
+    if not match:
+        raise BuildError("launcher's metadata has no llama-cpp-python pin (extra `bindings` in pyproject.toml)")
+    return match.group(1)
+
+
+BINDINGS_VERSION = pinned_bindings_version()
 DEFAULT_SOURCE_ID = f"llama-cpp-python-{BINDINGS_VERSION}"
 
 

@@ -1,4 +1,10 @@
-"""The shipped JSON Schema, and its errors turned into `Problem`s a person can act on."""
+"""The shipped JSON Schema, the tables read from it, and its errors turned into `Problem`s.
+
+The schema is the one source for engine keys: their llama-server flag (`x-flag`), their
+llama-cpp-python server flag (`x-python-flag`), their `launch serve` option (`x-serve-option`)
+and whether only the Ascend fork reads them (`x-fork-only`). Model keys are defined once under
+`$defs/model_settings` and referenced from the top level and from every `models` item.
+"""
 from __future__ import annotations
 
 import difflib
@@ -14,6 +20,8 @@ from .source import Source
 
 _TYPE_NAMES = {"integer": "a whole number", "number": "a number", "string": "a string",
                "boolean": "true or false", "array": "a list", "object": "a mapping"}
+# Sections of a model's settings (objects); every other model setting is an engine key.
+MODEL_SECTIONS = ("devices", "parallel", "engine", "defaults")
 
 
 @lru_cache(maxsize=1)
@@ -21,15 +29,47 @@ def schema() -> dict:
     return json.loads(resources.files("launcher.config").joinpath("schema.json").read_text())
 
 
-def property_schema(path: tuple) -> dict:
-    """The schema of the key at `path` (list indexes skipped), or {}."""
-    node = schema()
-    for part in path:
-        if isinstance(part, int):
-            node = node.get("items", {})
-            continue
-        node = node.get("properties", {}).get(part, {})
+def resolve(node: dict) -> dict:
+    """Follow a local `$ref` (`#/$defs/...`)."""
+    while isinstance(node, dict) and "$ref" in node:
+        target: dict = schema()
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
     return node
+
+
+def properties_of(node: dict) -> dict:
+    """Every property a node allows: its own, and those of the schemas it references or combines."""
+    node = resolve(node)
+    out: dict = {}
+    for part in node.get("allOf", []):
+        out.update(properties_of(part))
+    out.update(node.get("properties", {}))
+    return out
+
+
+def property_schema(path: tuple) -> dict:
+    """The schema of the key at `path` (list indexes step into `items`), or {}."""
+    node = resolve(schema())
+    for part in path:
+        node = resolve(node.get("items", {})) if isinstance(part, int) else resolve(properties_of(node).get(part, {}))
+    return node
+
+
+def model_settings() -> dict:
+    """Every key a model takes (engine keys and sections), in schema order."""
+    return schema()["$defs"]["model_settings"]["properties"]
+
+
+def engine_keys() -> dict:
+    """Engine keys (the Ascend guide's parameters) -> their schema, in schema order."""
+    return {k: v for k, v in model_settings().items() if k not in MODEL_SECTIONS}
+
+
+def annotated(annotation: str) -> dict:
+    """Engine key -> value of an `x-...` annotation, for the keys that carry it."""
+    return {k: v[annotation] for k, v in engine_keys().items() if annotation in v}
 
 
 def did_you_mean(word: str, choices) -> str:
@@ -45,15 +85,19 @@ def check(src: Source) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.line, p.column))
 
 
+def _unknown_keys(error: jsonschema.ValidationError, src: Source, path: tuple) -> Iterator[Problem]:
+    known = sorted(properties_of(error.schema))
+    # unevaluatedProperties also names known keys whose own value failed: those have their own problem.
+    for key in sorted(set(error.instance) - set(known), key=str):
+        hint = did_you_mean(key, known) or f"known keys here: {', '.join(known)}"
+        yield src.problem(path + (key,), f"unknown key {key!r}", hint=hint)
+
+
 def _translate(error: jsonschema.ValidationError, src: Source) -> Iterator[Problem]:
     path = tuple(error.absolute_path)
     kind = error.validator
-    sch = error.schema if isinstance(error.schema, dict) else {}
-    if kind == "additionalProperties":
-        known = sorted(sch.get("properties", {}))
-        for key in sorted(set(error.instance) - set(known), key=str):
-            hint = did_you_mean(key, known) or f"known keys here: {', '.join(known)}"
-            yield src.problem(path + (key,), f"unknown key {key!r}", hint=hint)
+    if kind in ("additionalProperties", "unevaluatedProperties"):
+        yield from _unknown_keys(error, src, path)
         return
     if kind == "required":
         for key in error.validator_value:

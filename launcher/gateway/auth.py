@@ -12,7 +12,6 @@ from pathlib import Path
 from ..config.model import Gateway
 from ..errors import LauncherError
 
-PUBLIC_PATHS = frozenset({"/health", "/ready"})
 
 
 def load_keys(gw: Gateway) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ Settings given with a switch are validated by the same schema as config files.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 import uuid
@@ -16,17 +17,16 @@ from typing import Callable
 from ..bench.llama_bench import BenchParams, bench_argv, run_llama_bench, summarize
 from ..config.model import ModelSpec
 from ..devices import VISIBLE_ENV
+from ..errors import BadRequest, ConfigError, Conflict, LauncherError, NotFound
+from ..models.catalog import list_gguf
 from ..models.embedded import model_file
-from ..errors import ConfigError, LauncherError
 from ..plan.model import ModelPlan
+from ..supervise.deployment import Deployment
 from ..supervise.runner import ModelRunner
-from .errors import APIError, BadRequest, ModelNotFound
+from ..supervise.states import ProcessState
 from .pool import ModelPool
-from .registry import Registry
 
-
-class Conflict(APIError):
-    status, type, code = 409, "invalid_request_error", "conflict"
+log = logging.getLogger("launcher.manager")
 
 
 @dataclass
@@ -49,11 +49,15 @@ class BenchTask:
 
 
 class ModelManager:
-    def __init__(self, models_dir: str | None, spec_for: Callable[[str, dict], ModelSpec],
-                 plan_for: Callable[[ModelSpec], ModelPlan], runner_for: Callable[[ModelPlan, ModelSpec], ModelRunner],
+    """`spec_for(path, settings)` validates a request's settings like a config file; `plan_for(spec)`
+    plans the model like the configured ones."""
+
+    def __init__(self, deployment: Deployment, pool: ModelPool, models_dir: str | None,
+                 spec_for: Callable[[str, dict], ModelSpec], plan_for: Callable[[ModelSpec], ModelPlan],
                  bench_binary: str):
+        self.deployment, self.pool = deployment, pool
         self.models_dir = Path(models_dir).resolve() if models_dir else None
-        self.spec_for, self.plan_for, self.runner_for = spec_for, plan_for, runner_for
+        self.spec_for, self.plan_for = spec_for, plan_for
         self.bench_binary = bench_binary
         self.tasks: dict[str, BenchTask] = {}
         self._bench_busy: set[str] = set()
@@ -76,13 +80,12 @@ class ModelManager:
         return real
 
     def list_files(self) -> list[dict]:
-        from ..models.catalog import list_gguf
         if self.models_dir is None:
             raise BadRequest("no models_dir is configured: set `models_dir:` in the config")
         return list_gguf(self.models_dir)
 
     # --- switch / stop / status -------------------------------------------------------------
-    async def switch(self, model_path: str, settings: dict, registry: Registry, pool: ModelPool) -> ModelRunner:
+    async def switch(self, model_path: str, settings: dict) -> ModelRunner:
         path = self.resolve(model_path)
         if not isinstance(settings, dict):
             raise BadRequest("config must be an object of engine settings", param="config")
@@ -91,49 +94,47 @@ class ModelManager:
         except ConfigError as exc:
             raise BadRequest("invalid config: " + "; ".join(f"{p.dotted}: {p.message}" for p in exc.problems
                                                             if not p.warning), param="config") from exc
-        old = registry.find(spec.name)
+        old = self.deployment.find(spec.name)
         if old is not None:
-            await old.stop()
-            registry.remove(old)
-        runner = self.runner_for(self.plan_for(spec), spec)
-        registry.add(runner)
-        await pool.ensure_loaded(runner)
+            await self.deployment.remove(old)
+        runner = self.deployment.add(self.plan_for(spec), spec)
+        await self.pool.ensure_loaded(runner)
         return runner
 
-    async def stop(self, name: str | None, registry: Registry) -> ModelRunner:
+    async def stop(self, name: str | None) -> ModelRunner:
         if name is None:
-            loaded = [r for r in registry.runners if r.state not in ("stopped", "failed")]
+            loaded = [r for r in self.deployment.models if r.state.loaded]
             if len(loaded) != 1:
                 raise BadRequest("model_name is required when not exactly one model is loaded", param="model_name")
             runner = loaded[0]
         else:
-            runner = registry.resolve(name)
+            runner = self.deployment.resolve(name)
         await runner.stop()
         return runner
 
-    def status(self, runner: ModelRunner, pool: ModelPool) -> dict:
+    def status(self, runner: ModelRunner) -> dict:
         procs = [u.process for u in runner.upstreams]
-        running = runner.state in ("ready", "restarting", "starting")
+        running = runner.state.loaded
         main = procs[0] if procs else None
         return {"running": running, "model_name": runner.name, "model_path": model_file(runner.spec),
                 "state": runner.state,
                 "port": main.spec.port if main else None, "start_time": runner.started_at,
                 "process_id": main.pid if main and running else None,
-                "processes": [{"name": p.spec.name, "pid": p.pid if p.running else None, "state": p.state,
-                               "memory_mib": _rss_mib(p.pid) if p.running else 0} for p in procs],
-                "memory_mib": round(sum(_rss_mib(p.pid) for p in procs if p.running), 1),
+                "processes": [{"name": p.spec.name, "pid": p.pid if _alive(p) else None, "state": p.state,
+                               "memory_mib": _rss_mib(p.pid) if _alive(p) else 0} for p in procs],
+                "memory_mib": round(sum(_rss_mib(p.pid) for p in procs if _alive(p)), 1),
                 "restarts": runner.restarts, "last_error": runner.last_error or None,
-                "idle_seconds": round(time.monotonic() - pool.last_used[runner.name], 1)
-                if runner.name in pool.last_used else None}
+                "idle_seconds": round(time.monotonic() - self.pool.last_used[runner.name], 1)
+                if runner.name in self.pool.last_used else None}
 
     # --- llama-bench ----------------------------------------------------------------------------
-    def start_benchmark(self, body: dict, registry: Registry) -> BenchTask:
+    def start_benchmark(self, body: dict) -> BenchTask:
         body = dict(body)
         if "model_path" in body:
             model = str(self.resolve(body.pop("model_path")))
             spec = None
         else:
-            spec = registry.resolve(body.pop("model_name", None)).spec
+            spec = self.deployment.resolve(body.pop("model_name", None)).spec
             model = model_file(spec)
         try:
             params = BenchParams.from_dict(body)
@@ -157,15 +158,18 @@ class ModelManager:
             task.raw = await run_llama_bench(task.argv, {**os.environ, **env})
             task.results = summarize(task.raw)
             task.state = "done"
-        except Exception as exc:  # reported in the task, never lost
+        except LauncherError as exc:  # llama-bench failed: reported in the task
             task.state, task.error = "failed", str(exc)
+        except Exception as exc:  # a bug: reported in the task and logged with its traceback
+            log.exception("benchmark task %s failed", task.id)
+            task.state, task.error = "failed", f"internal error: {exc}"
         finally:
             task.finished = time.time()
             self._bench_busy.discard(task.device_key)
 
     def task(self, task_id: str) -> BenchTask:
         if task_id not in self.tasks:
-            raise ModelNotFound(f"no benchmark task {task_id!r}", param="task_id")
+            raise NotFound(f"no benchmark task {task_id!r}", param="task_id")
         return self.tasks[task_id]
 
 
@@ -174,6 +178,10 @@ def _device_of(spec: ModelSpec | None) -> tuple[str, dict[str, str]]:
         return "cpu", {}
     ids = ",".join(map(str, spec.devices.ids))
     return f"{spec.devices.backend}:{ids}", {VISIBLE_ENV[spec.devices.backend]: ids}
+
+
+def _alive(process) -> bool:
+    return process.pid is not None and process.state not in (ProcessState.STOPPED, ProcessState.FAILED)
 
 
 def _rss_mib(pid: int | None) -> float:

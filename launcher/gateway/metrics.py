@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from ..supervise.events import Event, EventBus, EventKind
+from ..supervise.states import ModelState
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -24,3 +27,15 @@ class Metrics:
         self.restarts = Counter("launcher_engine_restarts_total", "Engine restarts after crashes", ["model"],
                                 registry=r)
         self.ready = Gauge("launcher_model_ready", "1 when the model has a ready engine", ["model"], registry=r)
+
+    def follow(self, events: EventBus) -> None:
+        """Restarts and readiness come from the deployment's events."""
+        events.subscribe(self._on_event)
+
+    def _on_event(self, event: Event) -> None:
+        if event.kind == EventKind.RESTARTED:
+            self.restarts.labels(event.model).inc()
+        elif event.kind in (EventKind.STATE, EventKind.ADDED):
+            self.ready.labels(event.model).set(1 if event.state == ModelState.READY else 0)
+        elif event.kind == EventKind.REMOVED:
+            self.ready.remove(event.model)

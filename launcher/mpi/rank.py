@@ -8,7 +8,6 @@ stop, ends its process and exits.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -19,9 +18,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..supervise.process import _die_with_parent, terminate
+from ..plan.model import RankJob
+from ..supervise.children import die_with_parent, terminate
 
 STOP_TAG = 77
+RANK_ENV = (("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"), ("PMI_RANK", "PMI_SIZE"),
+            ("PMIX_RANK", "OMPI_COMM_WORLD_SIZE"))
+
+
+def mpi_world(env=None) -> tuple[int, int] | None:
+    """(rank, size) when this process was started by mpirun (Open MPI, MPICH/Hydra, PMIx)."""
+    env = os.environ if env is None else env
+    for rank_key, size_key in RANK_ENV:
+        if env.get(rank_key, "").isdigit() and env.get(size_key, "").isdigit():
+            return int(env[rank_key]), int(env[size_key])
+    return None
 
 
 def _log(rank: int, text: str) -> None:
@@ -47,42 +58,43 @@ def substitute(arg: str, hosts: list[str], own: str) -> str:
 
 @dataclass
 class Role:
+    """This rank's part of the job, with addresses filled in."""
     comm: object
     rank: int
     local_rank: int
     argv: list[str]
     env: dict[str, str]
+    host: str | None   # where its server binds
+    port: int | None
 
 
-def handshake(job: dict) -> Role:
+def handshake(job: RankJob) -> Role:
     """Collective part every rank runs: roles, addresses, per-rank argv and devices."""
-    from mpi4py import MPI
+    from mpi4py import MPI  # initialises MPI: only on a rank, never in launcher's own process
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
-    ranks = job["ranks"]
-    if size != len(ranks):
-        _log(rank, f"the plan has {len(ranks)} ranks but mpirun started {size}")
+    if size != len(job.ranks):
+        _log(rank, f"the plan has {len(job.ranks)} ranks but mpirun started {size}")
         comm.Abort(2)
     local_rank = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_rank()
     hostnames = comm.allgather(socket.gethostname())
-    own = outward_address(hostnames[0]) if job["multi_host"] and rank else "127.0.0.1"
+    own = outward_address(hostnames[0]) if job.multi_host and rank else "127.0.0.1"
     hosts = comm.allgather(own)
-    spec = ranks[rank]
-    argv = [substitute(a, hosts, own) for a in spec["argv"]]
+    spec = job.ranks[rank]
+    argv = [substitute(a, hosts, own) for a in spec.argv]
     env = dict(os.environ)
-    env.update(dict(spec["env"]))
-    if job["multi_host"] and job.get("device_env") and job.get("device_ids"):
-        ids = job["device_ids"]
-        env[job["device_env"]] = str(ids[local_rank % len(ids)])
+    env.update(spec.env_dict)
+    if job.multi_host and job.device_env and job.device_ids:
+        env[job.device_env] = str(job.device_ids[local_rank % len(job.device_ids)])
     _log(rank, f"local rank {local_rank} on {hostnames[rank]}: {' '.join(argv)}")
-    return Role(comm, rank, local_rank, argv, env)
+    host = substitute(spec.host, hosts, own) if spec.host else None
+    return Role(comm, rank, local_rank, argv, env, host, spec.port)
 
 
 def run_rank(path: str) -> int:
     """`launch rank FILE`: the program launcher's own mpirun line starts on every rank."""
-    job = json.loads(Path(path).read_text())
-    role = handshake(job)
+    role = handshake(RankJob.from_json(Path(path).read_text()))
     stopping = _stop_on_signals()
     if role.rank == 0:
         role.comm.barrier()  # every RPC server listens before llama-server connects to them
@@ -94,9 +106,8 @@ def serve_rpc_worker(role: Role, stopping: threading.Event | None = None) -> int
     """Ranks >= 1: start ggml-rpc-server, wait until it listens, release rank 0, then watch."""
     stopping = stopping or _stop_on_signals()
     proc = _start(role)
-    port = int(role.argv[role.argv.index("--port") + 1])
-    host = role.argv[role.argv.index("--host") + 1]
-    if not wait_listening("127.0.0.1" if host in ("0.0.0.0", "") else host, port, proc):
+    host = "127.0.0.1" if role.host in (None, "0.0.0.0", "") else role.host
+    if role.port is None or not wait_listening(host, role.port, proc):
         _log(role.rank, f"ggml-rpc-server did not come up (exit {proc.poll()}); aborting the job")
         role.comm.Abort(1)
     role.comm.barrier()
@@ -131,7 +142,7 @@ def _stop_on_signals() -> threading.Event:
 
 def _start(role: Role) -> subprocess.Popen:
     proc = subprocess.Popen(role.argv, env=role.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            errors="replace", preexec_fn=_die_with_parent)
+                            errors="replace", preexec_fn=die_with_parent)
     threading.Thread(target=_pump, args=(proc, role.rank), daemon=True).start()
     return proc
 

@@ -1,19 +1,31 @@
-"""Plan: the exact processes, argv, env and ports for a config. `planner` is pure; this wires in the machine."""
+"""Plan: the exact processes, argv, env and ports for a config.
+
+`planner.make_plan` is pure; `plan_for_here` hands it this machine's facts (devices, binaries,
+free ports, cache folders, user) as arguments.
+"""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from ..binaries import Binaries, resolve_binaries
 from ..config.model import Config
 from ..devices import DeviceSet, lookup
 from ..net import free_ports
-from ..paths import cache_dir
-from .model import Binaries, ModelPlan, Plan, ProcessSpec
+from ..paths import cache_dir, models_dir
+from .model import FlagIssue, ModelPlan, MpiJob, Plan, PlanFile, ProcessSpec, RankJob
 from .planner import Host, make_plan
 
-__all__ = ["plan_for_here", "make_plan", "Host", "Binaries", "Plan", "ModelPlan", "ProcessSpec"]
+__all__ = ["plan_for_here", "host_here", "make_plan", "Host", "Binaries", "Plan", "ModelPlan", "ProcessSpec",
+           "MpiJob", "RankJob", "PlanFile", "FlagIssue"]
+
+
+def host_here(run_name: str) -> Host:
+    """This machine, with plan files under the cache's run/<run_name>."""
+    return Host(cpu_count=os.cpu_count() or 1, is_root=os.geteuid() == 0,
+                run_dir=str(cache_dir() / "run" / run_name), models_dir=str(models_dir()))
 
 
 def plan_for_here(config: Config, assumed: DeviceSet | None = None, binaries: Binaries | None = None) -> Plan:
-    from ..binaries import resolve_binaries
-    host = Host.here(str(cache_dir() / "run" / Path(config.file).stem))
-    return make_plan(config, lookup(assumed), binaries or resolve_binaries(config), free_ports(), host)
+    return make_plan(config, lookup(assumed), binaries or resolve_binaries(config), free_ports(),
+                     host_here(Path(config.file).stem))

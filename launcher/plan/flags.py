@@ -1,17 +1,18 @@
-"""Config key -> llama-server flag, derived from the schema's `x-flag` (one source of truth).
+"""Config key -> engine flag, derived from the schema's annotations (one source of truth).
 
-Rendering rules follow the value's type: booleans become a flag or its negation,
-lists are comma-joined, everything else is `--flag value`. The few keys that do
-not fit (mmap/mlock became `--load-mode` upstream) are handled by name below.
-Keys whose flag a given binary does not list in `--help` are reported, not dropped.
+`x-flag` is the llama-server flag, `x-python-flag` the llama-cpp-python server's. Rendering
+follows the value's type: booleans become a flag or its negation, lists are comma-joined,
+everything else is `--flag value`. The few keys that do not fit (mmap/mlock became
+`--load-mode` upstream) are handled by name below. Keys whose flag a given binary does not
+list in `--help` are reported as FlagIssues, not dropped silently.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from ..config.model import EngineParams
-from ..config.schema import schema
+from ..config.schema import annotated
+from .model import FlagIssue
 
 # Boolean keys whose "false" has its own flag in upstream arg.cpp.
 _NEGATION = {
@@ -21,32 +22,21 @@ _NEGATION = {
     "repack": "--no-repack",
 }
 # Keys rendered by launcher itself (model path, alias and ports are placed by the planner).
-_PLACED_BY_PLANNER = {"model_alias"}
-
-
-@dataclass(frozen=True)
-class FlagIssue:
-    key: str
-    flag: str
-    binary: str
-
-    def format(self) -> str:
-        return f"{self.key}: {self.binary} does not support {self.flag}; the key is not passed"
+_PLACED_BY_PLANNER = {"model", "model_alias"}
 
 
 def flag_table() -> dict[str, str]:
-    """Config key -> flag, for every engine key with an upstream flag."""
-    props = schema()["properties"]
-    return {k: v["x-flag"] for k, v in props.items() if "x-flag" in v and k != "model"}
+    """Config key -> llama-server flag, for every engine key that has one."""
+    return {k: v for k, v in annotated("x-flag").items() if k not in _PLACED_BY_PLANNER}
 
 
 def engine_flags(params: EngineParams) -> list[tuple[str, list[str]]]:
-    """[(key, argv fragment)] for every key the user set, in schema order."""
+    """[(key, argv fragment)] for every key the user set, in declaration order."""
     table = flag_table()
     out: list[tuple[str, list[str]]] = []
     load_mode = _load_mode(params)
     for key, value in params.set_items():
-        if key in _PLACED_BY_PLANNER or key not in table:
+        if key not in table:
             continue
         flag = table[key]
         if key in ("use_mmap", "use_mlock"):
@@ -65,6 +55,28 @@ def engine_flags(params: EngineParams) -> list[tuple[str, list[str]]]:
             continue
         out.append((key, [flag, _num(value)]))
     return out
+
+
+def python_server_flags(params: EngineParams, threads: int | None) -> tuple[list[str], list[str]]:
+    """argv for llama-cpp-python's server (`--name value`, booleans as True/False), and notes."""
+    argv: list[str] = []
+    notes: list[str] = []
+    for key, flag in annotated("x-python-flag").items():
+        value = getattr(params, key)
+        if key == "n_threads" and value is None:
+            value = threads  # the replica's share of the cores
+        if value is None:
+            continue
+        if key == "n_gpu_layers" and value in ("all", "auto"):
+            if value == "auto":
+                notes.append("n_gpu_layers: llama-cpp-python cannot fit layers to free memory; `auto` offloads all")
+            value = -1
+        if key == "flash_attn":
+            if value == "auto":
+                continue  # the server's own default
+            value = value == "on"
+        argv += [flag, str(value)]
+    return argv, notes
 
 
 def _load_mode(params: EngineParams) -> str | None:

@@ -1,40 +1,98 @@
-"""What a plan is: every process launcher will start, exactly, and the files it writes first."""
+"""What a plan is: every process launcher will start, exactly, and the files it writes first.
+
+The plan is the contract between planning and everything after it: later stages read these
+fields and never parse a command line or a note back. Rendering (`render.py`) is the only
+place that flattens them into text.
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import asdict, dataclass, fields
+
+# Every process of an mpirun job carries JOB_ENV=<marker>, so launcher finds ranks outside mpirun's group.
+JOB_ENV = "LAUNCHER_JOB"
 
 
 @dataclass(frozen=True)
-class Binaries:
-    """Programs the plan refers to. `help_texts` (binary -> `--help` output) enables flag checks."""
-    llama_server: str = "llama-server"
-    rpc_server: str = "ggml-rpc-server"
-    mpi_server: str = "llama-mpi-server"
-    llama_bench: str = "llama-bench"
-    mpirun: str = "mpirun"
-    python: str = "python3"
-    bindings_env: tuple[tuple[str, str], ...] = ()  # LLAMA_CPP_LIB_PATH for the llama-cpp-python engine
-    help_texts: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
+class FlagIssue:
+    """A config key whose flag the engine binary does not list in its --help: not passed."""
+    key: str
+    flag: str
+    binary: str
 
-    def help_of(self, binary: str) -> str | None:
-        return dict(self.help_texts).get(binary)
+    def format(self) -> str:
+        return f"{self.key}: {self.binary} does not support {self.flag}; the key is not passed"
 
 
 @dataclass(frozen=True)
 class ProcessSpec:
-    """One process launcher starts (or, for `role == "rank"`, one that mpirun starts)."""
+    """One process launcher starts (role engine or mpirun), or one an mpirun job starts on a rank."""
     name: str                      # log prefix, e.g. "gemma#0", "deepseek.rank1"
     role: str                      # engine | mpirun | rank
     argv: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()   # added to the launcher's environment
-    port: int | None = None        # where it serves HTTP (engines, rank 0)
+    port: int | None = None        # where it listens (HTTP for engines and rank 0, RPC for rpc ranks)
     health_url: str | None = None
     rank: int | None = None
     devices: tuple[int, ...] = ()  # host device ids it uses
+    host: str | None = None        # address it binds; `{host}` = this rank's address, filled in on the rank
 
     @property
     def env_dict(self) -> dict[str, str]:
         return dict(self.env)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ProcessSpec":
+        data = dict(data)
+        for f in ("argv", "devices"):
+            data[f] = tuple(data.get(f) or ())
+        data["env"] = tuple(tuple(pair) for pair in data.get("env") or ())
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass(frozen=True)
+class RankJob:
+    """What every rank of an `rpc` job reads (from the ranks file): its role, found by rank number."""
+    model: str
+    multi_host: bool
+    device_env: str | None         # ASCEND_RT_VISIBLE_DEVICES / CUDA_VISIBLE_DEVICES, or None on cpu
+    device_ids: tuple[int, ...]
+    ranks: tuple[ProcessSpec, ...]
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["device_ids"] = list(self.device_ids)
+        return json.dumps(data, indent=1, default=list)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RankJob":
+        data = json.loads(text)
+        return cls(data["model"], data["multi_host"], data["device_env"], tuple(data["device_ids"]),
+                   tuple(ProcessSpec.from_dict(r) for r in data["ranks"]))
+
+
+@dataclass(frozen=True)
+class MpiJob:
+    """An `mpirun -np N` job, as launcher runs it (`argv`) or as the ranks of a user's mpirun see it."""
+    marker: str                               # LAUNCHER_JOB value every process of the job carries
+    np: int
+    prefix: tuple[str, ...]                   # mpirun and its own options
+    exported: tuple[tuple[str, str], ...]     # NAME=VALUE given to every rank with -x
+    user_args: tuple[str, ...]                # parallel.mpirun_args
+    program: tuple[str, ...]                  # what every rank runs
+    rank_job: RankJob | None = None           # rpc: per-rank roles; ep_tp: None (the fork lays out ranks)
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        pairs = tuple(a for k, v in self.exported for a in ("-x", f"{k}={v}"))
+        return self.prefix + pairs + ("-x", JOB_ENV) + self.user_args + self.program
+
+
+@dataclass(frozen=True)
+class PlanFile:
+    kind: str       # "ranks" (an rpc job's RankJob) | "fork-config" (the Ascend fork's YAML)
+    path: str
+    content: str
 
 
 @dataclass(frozen=True)
@@ -43,11 +101,20 @@ class ModelPlan:
     aliases: tuple[str, ...]
     mode: str
     processes: tuple[ProcessSpec, ...]   # started and owned by the supervisor
-    ranks: tuple[ProcessSpec, ...] = ()  # started by mpirun (shown; run through `launch rank`)
-    files: tuple[tuple[str, str], ...] = ()  # (path, content) written before starting
+    job: MpiJob | None = None            # rpc / ep_tp: the mpirun job behind `processes`
+    files: tuple[PlanFile, ...] = ()     # written before starting
     upstreams: tuple[str, ...] = ()      # base URLs the gateway forwards to
     slots_per_upstream: int = 1
-    notes: tuple[str, ...] = ()          # unsupported flags and other things the user should know
+    notes: tuple[str, ...] = ()          # things the user should know
+    flag_issues: tuple[FlagIssue, ...] = ()
+
+    def file(self, kind: str) -> PlanFile | None:
+        return next((f for f in self.files if f.kind == kind), None)
+
+    @property
+    def ranks(self) -> tuple[ProcessSpec, ...]:
+        """What each rank of the job runs (shown in plans; started by mpirun, not by launcher)."""
+        return self.job.rank_job.ranks if self.job and self.job.rank_job else ()
 
 
 @dataclass(frozen=True)

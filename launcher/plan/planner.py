@@ -1,4 +1,5 @@
-"""Pure planning: (config, devices, binaries, ports) -> Plan. No processes, no files, no network.
+"""Pure planning: (config, devices, binaries, ports, host) -> Plan. No processes, files, network or
+environment: everything it reads from the outside is an argument.
 
 Engines always listen on 127.0.0.1 at an internal port; only the gateway is public.
 Device visibility is given per process through the runtime's own variable
@@ -7,19 +8,19 @@ the devices from 0 (CANN0.., CUDA0..), so tensor_split and main_gpu index within
 """
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import yaml
 
+from ..binaries import Binaries
 from ..config.model import Config, ModelSpec
 from ..devices import VISIBLE_ENV, DeviceSet
 from ..errors import PlanError
 from ..models.embedded import model_file
-from .flags import engine_flags, unsupported
-from .model import Binaries, ModelPlan, Plan, ProcessSpec
+from .flags import engine_flags, python_server_flags, unsupported
+from .model import JOB_ENV, FlagIssue, ModelPlan, MpiJob, Plan, PlanFile, ProcessSpec, RankJob
 
 LOOPBACK = "127.0.0.1"
 
@@ -29,11 +30,8 @@ class Host:
     """Facts about the machine that shape command lines (kept explicit so planning stays pure)."""
     cpu_count: int = 2
     is_root: bool = False
-    run_dir: str = "/tmp/launcher-run"
-
-    @classmethod
-    def here(cls, run_dir: str) -> "Host":
-        return cls(cpu_count=os.cpu_count() or 1, is_root=os.geteuid() == 0, run_dir=run_dir)
+    run_dir: str = "/tmp/launcher-run"        # where plan files are written
+    models_dir: str = "/tmp/launcher-models"  # where embedded models are assembled
 
 
 def make_plan(config: Config, devices, binaries: Binaries, ports: Iterator[int], host: Host = Host()) -> Plan:
@@ -56,6 +54,10 @@ def plan_model(spec: ModelSpec, devices: DeviceSet, binaries: Binaries, ports: I
     if mode == "ep_tp":
         return _ep_tp(spec, ids, binaries, next(ports), host)
     raise PlanError(f"unknown parallel mode {mode!r}")
+
+
+def _model_path(spec: ModelSpec, host: Host) -> str:
+    return model_file(spec, Path(host.models_dir))
 
 
 def _device_ids(spec: ModelSpec, devices: DeviceSet) -> tuple[int, ...]:
@@ -106,18 +108,19 @@ def _layer_flags(spec: ModelSpec, group: tuple[int, ...], devices: DeviceSet) ->
     return out
 
 
-def _engine_argv(spec: ModelSpec, binaries: Binaries, port: int, extra: list[str]) -> tuple[list[str], list[str]]:
-    """argv of an upstream llama-server, and notes about flags the binary lacks."""
+def _engine_argv(spec: ModelSpec, binaries: Binaries, port: int, extra: list[str],
+                 host: Host) -> tuple[list[str], list[FlagIssue]]:
+    """argv of an upstream llama-server, and the keys whose flags the binary lacks (left out)."""
     fragments = engine_flags(spec.params)
     server = _server(spec, binaries)
-    notes = [i.format() for i in unsupported(fragments, binaries.help_of(server), server)]
-    skip = {i.split(":")[0] for i in notes}
-    argv = [server, "--model", model_file(spec), "--alias", spec.name,
+    issues = unsupported(fragments, binaries.help_of(server), server)
+    skip = {i.key for i in issues}
+    argv = [server, "--model", _model_path(spec, host), "--alias", spec.name,
             "--host", LOOPBACK, "--port", str(port)]
     for key, frag in fragments:
         if key not in skip:
             argv += frag
-    return argv + extra + list(spec.engine.extra_args), notes
+    return argv + extra + list(spec.engine.extra_args), issues
 
 
 def _server(spec: ModelSpec, binaries: Binaries) -> str:
@@ -129,7 +132,7 @@ def _server(spec: ModelSpec, binaries: Binaries) -> str:
 
 def _replicated(spec: ModelSpec, groups: list[tuple[int, ...]], devices: DeviceSet, binaries: Binaries,
                 ports: Iterator[int], host: Host) -> ModelPlan:
-    procs, files, notes = [], [], []
+    procs, files, issues, notes = [], [], [], []
     threads = _cpu_threads(spec, len(groups), host) if spec.devices.backend == "cpu" else None
     for i, group in enumerate(groups):
         port = next(ports)
@@ -139,45 +142,32 @@ def _replicated(spec: ModelSpec, groups: list[tuple[int, ...]], devices: DeviceS
         if threads and not spec.params.n_threads and len(groups) > 1:
             extra += ["--threads", str(threads)]
         if spec.engine.kind == "llama-cpp-python":
-            argv = _python_server_argv(spec, binaries, port, threads)
+            flags, note = python_server_flags(spec.params, threads)
+            argv = [binaries.python, "-m", "llama_cpp.server", "--model", _model_path(spec, host),
+                    "--model_alias", spec.name, "--host", LOOPBACK, "--port", str(port),
+                    # concurrent callers queue instead of cancelling each other
+                    "--interrupt_requests", "False"] + flags + list(spec.engine.extra_args)
+            notes += [n for n in note if n not in notes]
             env += list(binaries.bindings_env)
         elif spec.engine.flavor == "ascend-fork":
             path = f"{host.run_dir}/{spec.name}-{i}.fork.yaml"
-            files.append((path, fork_config(spec, port, group)))
+            files.append(PlanFile("fork-config", path, fork_config(spec, port, group, host)))
             argv = [_server(spec, binaries), "--config", path] + list(spec.engine.extra_args)
         else:
-            argv, n = _engine_argv(spec, binaries, port, extra)
-            notes += [x for x in n if x not in notes]
+            argv, found = _engine_argv(spec, binaries, port, extra, host)
+            issues += [x for x in found if x not in issues]
         # llama-cpp-python's server has no /health; it binds only after loading, so /v1/models will do.
         health = "/v1/models" if spec.engine.kind == "llama-cpp-python" else "/health"
         procs.append(ProcessSpec(name, "engine", tuple(argv), tuple(env), port,
-                                 f"http://{LOOPBACK}:{port}{health}", None, group))
-    return ModelPlan(spec.name, spec.aliases, spec.parallel.mode, tuple(procs), (), tuple(files),
+                                 f"http://{LOOPBACK}:{port}{health}", None, group, LOOPBACK))
+    return ModelPlan(spec.name, spec.aliases, spec.parallel.mode, tuple(procs), None, tuple(files),
                      tuple(f"http://{LOOPBACK}:{p.port}" for p in procs), spec.params.n_parallel or 1,
-                     tuple(notes))
+                     tuple(notes), tuple(issues))
 
 
-def _python_server_argv(spec: ModelSpec, binaries: Binaries, port: int, threads: int | None) -> list[str]:
-    """llama-cpp-python's own server; interrupt_requests off so concurrent callers queue, not cancel."""
-    p = spec.params
-    argv = [binaries.python, "-m", "llama_cpp.server", "--model", model_file(spec), "--model_alias", spec.name,
-            "--host", LOOPBACK, "--port", str(port), "--interrupt_requests", "False"]
-    for key, flag in (("n_ctx", "--n_ctx"), ("n_batch", "--n_batch"), ("n_ubatch", "--n_ubatch"),
-                      ("n_gpu_layers", "--n_gpu_layers"), ("n_threads_batch", "--n_threads_batch"),
-                      ("seed", "--seed"), ("chat_template", "--chat_format"), ("embeddings", "--embedding")):
-        value = getattr(p, key)
-        if value is not None:
-            argv += [flag, str(-1 if value == "all" else value)]
-    if p.flash_attn in ("on", "off"):
-        argv += ["--flash_attn", str(p.flash_attn == "on")]
-    if threads or p.n_threads:
-        argv += ["--n_threads", str(p.n_threads or threads)]
-    return argv + list(spec.engine.extra_args)
-
-
-def fork_config(spec: ModelSpec, port: int, group: tuple[int, ...]) -> str:
+def fork_config(spec: ModelSpec, port: int, group: tuple[int, ...], host: Host) -> str:
     """The YAML the Ascend fork reads with --config: the guide's keys, engine on an internal port."""
-    data: dict = {"model": model_file(spec)}
+    data: dict = {"model": _model_path(spec, host)}
     for key, value in spec.params.set_items():
         data[key] = list(value) if isinstance(value, tuple) else value
     data["model_alias"] = spec.name
@@ -188,25 +178,27 @@ def fork_config(spec: ModelSpec, port: int, group: tuple[int, ...]) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
-def _job_marker(spec: ModelSpec, port: int) -> tuple[str, str]:
-    """Carried by every process of an mpirun job so launcher can find ranks outside mpirun's group."""
-    return ("LAUNCHER_JOB", f"{spec.name}@{port}")
-
-
-def _mpirun_prefix(spec: ModelSpec, binaries: Binaries, env: list[tuple[str, str]], host: Host) -> list[str]:
+def _mpi_job(spec: ModelSpec, binaries: Binaries, port: int, exported: list[tuple[str, str]],
+             program: list[str], host: Host, rank_job: RankJob | None = None) -> MpiJob:
     par = spec.parallel
-    argv = [par.mpirun or binaries.mpirun, "-np", str(par.ranks)]
+    prefix = [par.mpirun or binaries.mpirun, "-np", str(par.ranks)]
     if par.hostfile:
-        argv += ["--hostfile", par.hostfile]
+        prefix += ["--hostfile", par.hostfile]
     if host.is_root:
-        argv.append("--allow-run-as-root")
+        prefix.append("--allow-run-as-root")
     # Open MPI binds each rank to one core by default; llama.cpp runs its own thread pool.
-    argv += ["--bind-to", "none"]
+    prefix += ["--bind-to", "none"]
     if spec.devices.backend == "cpu":
-        argv.append("--oversubscribe")
-    for key, value in env:
-        argv += ["-x", f"{key}={value}"]
-    return argv + ["-x", "LAUNCHER_JOB"] + list(par.mpirun_args)
+        prefix.append("--oversubscribe")
+    # Carried by every process of the job so launcher can find ranks outside mpirun's process group.
+    marker = f"{spec.name}@{port}"
+    return MpiJob(marker, par.ranks, tuple(prefix), tuple(exported), tuple(par.mpirun_args), tuple(program),
+                  rank_job)
+
+
+def _mpirun_process(spec: ModelSpec, job: MpiJob, port: int, ids: tuple[int, ...]) -> ProcessSpec:
+    return ProcessSpec(f"{spec.name}.mpirun", "mpirun", job.argv, ((JOB_ENV, job.marker),), port,
+                       f"http://{LOOPBACK}:{port}/health", None, ids, LOOPBACK)
 
 
 def _multi_host_note(spec: ModelSpec, path: str) -> tuple[str, ...]:
@@ -219,13 +211,11 @@ def _multi_host_note(spec: ModelSpec, path: str) -> tuple[str, ...]:
 def _ep_tp(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int, host: Host) -> ModelPlan:
     path = f"{host.run_dir}/{spec.name}.fork.yaml"
     # Every rank sees the job's devices and takes the one of its local rank (the fork's and MindIE's way).
-    env = _base_env(spec, ids, None)
-    mpi_server = spec.engine.binary or binaries.mpi_server
-    argv = _mpirun_prefix(spec, binaries, env, host) + [mpi_server, "--config", path] + \
-        list(spec.engine.extra_args)
-    proc = ProcessSpec(f"{spec.name}.mpirun", "mpirun", tuple(argv), (_job_marker(spec, port),), port,
-                       f"http://{LOOPBACK}:{port}/health", None, ids)
-    return ModelPlan(spec.name, spec.aliases, "ep_tp", (proc,), (), ((path, fork_config(spec, port, ids)),),
+    exported = _base_env(spec, ids, None)
+    program = [spec.engine.binary or binaries.mpi_server, "--config", path] + list(spec.engine.extra_args)
+    job = _mpi_job(spec, binaries, port, exported, program, host)
+    return ModelPlan(spec.name, spec.aliases, "ep_tp", (_mpirun_process(spec, job, port, ids),), job,
+                     (PlanFile("fork-config", path, fork_config(spec, port, ids, host)),),
                      (f"http://{LOOPBACK}:{port}",), spec.params.n_parallel or 1,
                      ("rank 0 of llama-mpi-server serves HTTP; the other ranks follow its batches",)
                      + _multi_host_note(spec, path))
@@ -234,7 +224,7 @@ def _ep_tp(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int,
 def _rpc(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int, host: Host) -> ModelPlan:
     par = spec.parallel
     multi_host = par.hostfile is not None
-    ranks: list[ProcessSpec] = []
+    workers: list[ProcessSpec] = []
     endpoints = []
     for r in range(1, par.ranks):
         rpc_port = par.rpc_port + r - 1
@@ -244,24 +234,19 @@ def _rpc(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int, h
         argv = [binaries.rpc_server, "--host", bind, "--port", str(rpc_port)]
         if spec.devices.backend == "cpu" and spec.params.n_threads:
             argv += ["--threads", str(spec.params.n_threads)]
-        ranks.append(ProcessSpec(f"{spec.name}.rank{r}", "rank", tuple(argv), tuple(_base_env(spec, group, None)),
-                                 None, None, r, group))
+        workers.append(ProcessSpec(f"{spec.name}.rank{r}", "rank", tuple(argv), tuple(_base_env(spec, group, None)),
+                                   rpc_port, None, r, group, bind))
     extra = ["--rpc", ",".join(endpoints)]
     if spec.params.n_gpu_layers is None:
         extra += ["--n-gpu-layers", "all"]  # without offload nothing goes to the RPC devices
-    argv0, notes = _engine_argv(spec, binaries, port, extra)
+    argv0, issues = _engine_argv(spec, binaries, port, extra, host)
     group0 = (ids[0],) if ids else ()
     rank0 = ProcessSpec(f"{spec.name}.rank0", "rank", tuple(argv0), tuple(_base_env(spec, group0, None)), port,
-                        f"http://{LOOPBACK}:{port}/health", 0, group0)
-    ranks.insert(0, rank0)
+                        f"http://{LOOPBACK}:{port}/health", 0, group0, LOOPBACK)
+    rank_job = RankJob(spec.name, multi_host, VISIBLE_ENV.get(spec.devices.backend), ids, (rank0, *workers))
     ranks_file = f"{host.run_dir}/{spec.name}.ranks.json"
-    argv = _mpirun_prefix(spec, binaries, [], host) + [binaries.python, "-m", "launcher", "rank", ranks_file]
-    proc = ProcessSpec(f"{spec.name}.mpirun", "mpirun", tuple(argv), (_job_marker(spec, port),), port,
-                       rank0.health_url, None, ids)
-    content = json.dumps({"model": spec.name, "multi_host": multi_host,
-                          "device_env": VISIBLE_ENV.get(spec.devices.backend), "device_ids": list(ids),
-                          "ranks": [r.__dict__ for r in ranks]}, indent=1, default=list)
-    notes.append("ggml RPC is unauthenticated: keep rpc_host on a private network")
-    notes += _multi_host_note(spec, ranks_file)
-    return ModelPlan(spec.name, spec.aliases, "rpc", (proc,), tuple(ranks), ((ranks_file, content),),
-                     (f"http://{LOOPBACK}:{port}",), spec.params.n_parallel or 1, tuple(notes))
+    job = _mpi_job(spec, binaries, port, [], [binaries.python, "-m", "launcher", "rank", ranks_file], host, rank_job)
+    notes = ("ggml RPC is unauthenticated: keep rpc_host on a private network",) + _multi_host_note(spec, ranks_file)
+    return ModelPlan(spec.name, spec.aliases, "rpc", (_mpirun_process(spec, job, port, ids),), job,
+                     (PlanFile("ranks", ranks_file, rank_job.to_json()),), (f"http://{LOOPBACK}:{port}",),
+                     spec.params.n_parallel or 1, notes, tuple(issues))

@@ -1,4 +1,4 @@
-"""A plan as copy-pasteable shell lines, or as JSON."""
+"""A plan as copy-pasteable shell lines, or as JSON: the only place a plan is flattened into text."""
 from __future__ import annotations
 
 import json
@@ -21,11 +21,11 @@ def to_shell(plan: Plan) -> str:
            f"# gateway: http://{plan.gateway_host}:{plan.gateway_port}/v1 (runs inside launch)"]
     for model in plan.models:
         out += ["", f"# model {model.name!r} (accepted names: {', '.join(model.aliases)}), mode {model.mode}"]
-        for note in model.notes:
+        for note in [i.format() for i in model.flag_issues] + list(model.notes):
             out.append(f"# note: {note}")
-        for path, content in model.files:
-            out += [f"mkdir -p {shlex.quote(path.rsplit('/', 1)[0])}",
-                    f"cat > {shlex.quote(path)} <<'LAUNCHER_EOF'", content.rstrip("\n"), "LAUNCHER_EOF"]
+        for f in model.files:
+            out += [f"mkdir -p {shlex.quote(f.path.rsplit('/', 1)[0])}",
+                    f"cat > {shlex.quote(f.path)} <<'LAUNCHER_EOF'", f.content.rstrip("\n"), "LAUNCHER_EOF"]
         for proc in model.processes:
             out += [f"# {proc.name}: health {proc.health_url}" if proc.health_url else f"# {proc.name}",
                     command_line(proc) + " &"]

@@ -1,51 +1,62 @@
-"""One owner per child process: start, readiness, stop, with an explicit state.
+"""One owner per child process: start, readiness, stop, with an explicit state (see states.py).
 
-States: stopped -> starting -> ready -> (exit) failed | stopping -> stopped.
-Children get their own session (so a stop reaches the whole group) and die with
-launcher even if it is SIGKILLed (PR_SET_PDEATHSIG).
+`Process` is the interface the runner depends on; `ManagedProcess` is the real one. Tier-1 tests
+hand the runner an in-memory fake instead. Children get their own session (so a stop reaches
+the whole group) and die with launcher even if it is SIGKILLed (PR_SET_PDEATHSIG).
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections import deque
 from pathlib import Path
+from typing import Callable, Protocol
 
 import httpx
 
 from ..errors import StartError
-from ..plan.model import ProcessSpec
-
-PR_SET_PDEATHSIG = 1
-
-
-def terminate(proc: subprocess.Popen, grace: float = 10.0) -> None:
-    """Blocking stop of a plain Popen child: SIGTERM, `grace` seconds, SIGKILL."""
-    proc.terminate()
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+from ..plan.model import JOB_ENV, ProcessSpec
+from .children import die_with_parent
+from .states import ProcessState
+from .sweep import kill_marked
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
+class Process(Protocol):
+    """What the runner needs of a process it owns."""
+    spec: ProcessSpec
+    state: ProcessState
+    started_at: float | None
+
+    @property
+    def pid(self) -> int | None: ...
+
+    async def start(self) -> None: ...
+
+    async def ensure_ready(self, timeout: float) -> None:
+        """Return once healthy; raise StartError if it exits or times out first."""
+
+    async def wait_exit(self) -> int:
+        """Return when the process has exited (after its job's leftovers were killed)."""
+
+    def exit_reason(self) -> str: ...
+
+    async def stop(self, grace: float = 10.0) -> None: ...
+
+    def kill_now(self) -> None:
+        """Synchronous last resort (second Ctrl-C, interpreter exit)."""
+
+
+ProcessFactory = Callable[[ProcessSpec], Process]
 
 
 class ManagedProcess:
     def __init__(self, spec: ProcessSpec, log_dir: Path, echo: bool = True):
         self.spec = spec
-        self.state = "stopped"
+        self.state = ProcessState.STOPPED
         self.proc: asyncio.subprocess.Process | None = None
         self.log_path = log_dir / f"{spec.name.replace('#', '-')}.log"
         self.echo = echo
@@ -65,14 +76,14 @@ class ManagedProcess:
         env = dict(os.environ)
         env.update(self.spec.env_dict)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.state = "starting"
+        self.state = ProcessState.STARTING
         self.tail.clear()
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *self.spec.argv, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
+                stderr=asyncio.subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
         except OSError as exc:
-            self.state = "failed"
+            self.state = ProcessState.FAILED
             raise StartError(f"[{self.spec.name}] cannot start {self.spec.argv[0]}: {exc.strerror}") from exc
         self.started_at = time.time()
         self._pump = asyncio.create_task(self._pump_output())
@@ -92,30 +103,28 @@ class ManagedProcess:
                 if self.echo:
                     sys.stderr.write(f"[{self.spec.name}] {text}\n")
 
-    async def wait_ready(self, timeout: float, client: httpx.AsyncClient) -> None:
+    async def ensure_ready(self, timeout: float) -> None:
         """Poll the health URL (503 while loading) until 200; fail at once if the process exits."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.running:
-                await self._drain_pump()
-                self.state = "failed"
-                raise StartError(f"[{self.spec.name}] exited with {self.returncode_text()} while starting; "
-                                 f"last lines:\n" + "\n".join(self.tail) + f"\nfull log: {self.log_path}")
-            if self.spec.health_url is None:
-                self.state = "ready"
-                return
-            try:
-                resp = await client.get(self.spec.health_url, timeout=2.0)
-                if resp.status_code == 200:
-                    self.state = "ready"
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                if not self.running:
+                    await self._drain_pump()
+                    self.state = ProcessState.FAILED
+                    raise StartError(f"[{self.spec.name}] exited with {self.exit_reason()} while starting; "
+                                     f"last lines:\n" + "\n".join(self.tail) + f"\nfull log: {self.log_path}")
+                if self.spec.health_url is None:
+                    self.state = ProcessState.READY
                     return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-        self.state = "failed"
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(self.spec.health_url, timeout=2.0)).status_code == 200:
+                        self.state = ProcessState.READY
+                        return
+                await asyncio.sleep(0.2)
+        self.state = ProcessState.FAILED
         raise StartError(f"[{self.spec.name}] not healthy after {timeout:.0f}s (see {self.log_path})")
 
-    def returncode_text(self) -> str:
+    def exit_reason(self) -> str:
         code = self.proc.returncode if self.proc else None
         if code is not None and code < 0:
             return f"signal {signal.Signals(-code).name}"
@@ -124,7 +133,10 @@ class ManagedProcess:
     async def wait_exit(self) -> int:
         assert self.proc
         code = await self.proc.wait()
+        self._sweep()  # an mpirun job: its ranks must not outlive it
         await self._drain_pump()
+        if self.state != ProcessState.STOPPING:
+            self.state = ProcessState.FAILED
         return code
 
     async def _drain_pump(self) -> None:
@@ -135,37 +147,32 @@ class ManagedProcess:
     async def stop(self, grace: float = 10.0) -> None:
         """SIGTERM to the process group, wait `grace`, then SIGKILL to the group."""
         if not self.proc:
-            self.state = "stopped"
+            self.state = ProcessState.STOPPED
             return
-        self.state = "stopping"
-        await _signal_group(self.proc, signal.SIGTERM)
+        self.state = ProcessState.STOPPING
+        _signal_group(self.proc.pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(self.proc.wait(), grace)
         except asyncio.TimeoutError:
-            await _signal_group(self.proc, signal.SIGKILL)
+            _signal_group(self.proc.pid, signal.SIGKILL)
             await self.proc.wait()
         # Whatever else lives in the group (helpers of the engine) goes too.
-        await _signal_group(self.proc, signal.SIGKILL)
-        self.sweep()
+        _signal_group(self.proc.pid, signal.SIGKILL)
+        self._sweep()
         await self._drain_pump()
-        self.state = "stopped"
+        self.state = ProcessState.STOPPED
 
-    def sweep(self) -> list[int]:
+    def _sweep(self) -> list[int]:
         """mpirun jobs: kill ranks that outlived mpirun (they are in other process groups)."""
-        marker = self.spec.env_dict.get("LAUNCHER_JOB")
-        if not marker:
-            return []
-        from .sweep import kill_marked
-        return kill_marked(marker)
+        marker = self.spec.env_dict.get(JOB_ENV)
+        return kill_marked(marker) if marker else []
 
     def kill_now(self) -> None:
-        """Synchronous last resort (second Ctrl-C, interpreter exit)."""
         if self.proc and self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self.sweep()
+            _signal_group(self.proc.pid, signal.SIGKILL)
+        self._sweep()
 
 
-async def _signal_group(proc: asyncio.subprocess.Process, sig: int) -> None:
+def _signal_group(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
+        os.killpg(pid, sig)

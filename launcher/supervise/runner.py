@@ -1,85 +1,94 @@
 """A served model: the processes of its plan, restarted on crash, and the upstreams they offer.
 
-Model states: starting -> ready -> restarting -> ready ... | failed | stopped.
-One replica crashing takes only that replica out of rotation while it restarts.
+States are ModelState (states.py); every change is emitted as an Event. One replica crashing
+takes only that replica out of rotation while it restarts.
 """
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
-import httpx
+from typing import Awaitable, Callable
 
 from ..config.model import ModelSpec
 from ..errors import StartError
 from ..plan.model import ModelPlan
-from .process import ManagedProcess
+from .events import Event, EventKind
+from .process import Process, ProcessFactory
+from .states import ModelState, ProcessState
 
 log = logging.getLogger("launcher.supervise")
+
+
+def write_plan_files(plan: ModelPlan) -> None:
+    for f in plan.files:
+        Path(f.path).parent.mkdir(parents=True, exist_ok=True)
+        Path(f.path).write_text(f.content)
 
 
 @dataclass(eq=False)
 class Upstream:
     """One engine endpoint the gateway forwards to."""
     url: str
-    process: ManagedProcess
+    process: Process
     slots: int = 1
     in_flight: int = 0
     served: int = 0  # requests this upstream accepted (observability; replicas share load)
 
     @property
     def ready(self) -> bool:
-        return self.process.state == "ready"
+        return self.process.state == ProcessState.READY
 
 
-@dataclass(eq=False)
 class ModelRunner:
-    plan: ModelPlan
-    spec: ModelSpec
-    log_dir: Path
-    on_restart: Callable[[str], None] = lambda name: None
-    on_failed: Callable[[str], None] = lambda name: None
-    echo: bool = True
-    state: str = "stopped"
-    restarts: int = 0
-    pending: int = 0  # requests between routing and reaching an engine (pins the model against eviction)
-    last_error: str = ""
-    started_at: float | None = None
-    upstreams: list[Upstream] = field(default_factory=list)
-    _tasks: list[asyncio.Task] = field(default_factory=list)
-    _stopping: bool = False
-    _client: httpx.AsyncClient | None = None
+    def __init__(self, plan: ModelPlan, spec: ModelSpec, processes: ProcessFactory,
+                 emit: Callable[[Event], None] = lambda event: None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+        self.plan, self.spec = plan, spec
+        self._new_process, self._emit, self._sleep = processes, emit, sleep
+        self.state = ModelState.STOPPED
+        self.restarts = 0
+        self.pending = 0  # requests between routing and reaching an engine (pins the model against eviction)
+        self.last_error = ""
+        self.started_at: float | None = None
+        self.upstreams: list[Upstream] = []
+        self.request_defaults = spec.defaults.as_request_fields()  # added to requests that leave them out
+        self._tasks: list[asyncio.Task] = []
+        self._stopping = False
 
     @property
     def name(self) -> str:
         return self.plan.name
 
+    def _set_state(self, new: ModelState, detail: str = "") -> None:
+        if new != self.state:
+            self.state = new
+            self._emit(Event(EventKind.STATE, self.name, new, detail))
+
+    def mark_starting(self) -> None:
+        """Counts as starting from now on (so /ready is not 200 before a preloaded model loads)."""
+        self._set_state(ModelState.STARTING)
+
     async def start(self) -> None:
         """Write the plan's files, start every process, wait until all are healthy."""
-        self._client = httpx.AsyncClient()
         self._stopping = False  # a model may be loaded again after it was unloaded
-        self.state = "starting"
+        self._set_state(ModelState.STARTING)
         self.started_at = time.time()
-        for path, content in self.plan.files:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(content)
-        procs = [ManagedProcess(spec, self.log_dir, self.echo) for spec in self.plan.processes]
+        write_plan_files(self.plan)
+        procs = [self._new_process(spec) for spec in self.plan.processes]
         self.upstreams = [Upstream(url, p, self.plan.slots_per_upstream) for url, p in zip(self.plan.upstreams, procs)]
         try:
             for p in procs:
                 await p.start()
-            await asyncio.gather(*(p.wait_ready(self.spec.engine.start_timeout, self._client) for p in procs))
+            await asyncio.gather(*(p.ensure_ready(self.spec.engine.start_timeout) for p in procs))
         except StartError as exc:
-            self.state, self.last_error = "failed", str(exc)
-            await self.stop()
-            self.state = "failed"
+            self.last_error = str(exc)
+            self._set_state(ModelState.FAILED, str(exc))
+            await self.stop()  # keeps FAILED
             raise
-        self.state = "ready"
+        self._set_state(ModelState.READY)
         self._tasks = [asyncio.create_task(self._watch(up)) for up in self.upstreams]
 
     async def _watch(self, up: Upstream) -> None:
@@ -89,27 +98,24 @@ class ModelRunner:
             await up.process.wait_exit()
             if self._stopping:
                 return
-            up.process.sweep()  # an mpirun job: its ranks must not outlive it
-            why = up.process.returncode_text()
+            why = up.process.exit_reason()
             self.last_error = f"{up.process.spec.name} exited with {why}"
             log.warning("[%s] exited with %s", up.process.spec.name, why)
-            up.process.state = "failed"
-            self._refresh_state()
             if self.restarts >= engine.max_restarts:
-                self.state = "failed"
                 log.error("[%s] restart limit (%d) reached; model marked failed", self.name, engine.max_restarts)
-                self.on_failed(self.name)
+                self._set_state(ModelState.FAILED, self.last_error)
+                self._emit(Event(EventKind.FAILED, self.name, ModelState.FAILED, self.last_error))
                 return
-            delay = engine.restart_backoff * (2 ** min(self.restarts, 6))
+            self._refresh_state()
+            delay = self.backoff(self.restarts)
             self.restarts += 1
-            self.on_restart(self.name)
-            self.state = "restarting" if not any(u.ready for u in self.upstreams) else self.state
-            await asyncio.sleep(delay)
+            self._emit(Event(EventKind.RESTARTED, self.name, self.state, self.last_error))
+            await self._sleep(delay)
             if self._stopping:
                 return
             try:
                 await up.process.start()
-                await up.process.wait_ready(engine.start_timeout, self._client)
+                await up.process.ensure_ready(engine.start_timeout)
             except StartError as exc:
                 self.last_error = str(exc)
                 log.error("%s", exc)
@@ -117,11 +123,14 @@ class ModelRunner:
                 continue  # wait_exit returns at once; the loop counts it as another crash
             self._refresh_state()
 
+    def backoff(self, restarts: int) -> float:
+        """Seconds before restart number `restarts + 1`: doubling from engine.restart_backoff."""
+        return self.spec.engine.restart_backoff * (2 ** min(restarts, 6))
+
     def _refresh_state(self) -> None:
-        if self.state in ("failed", "stopped") and self._stopping:
+        if self._stopping:
             return
-        ready = [u for u in self.upstreams if u.ready]
-        self.state = "ready" if ready else "restarting"
+        self._set_state(ModelState.READY if any(u.ready for u in self.upstreams) else ModelState.RESTARTING)
 
     def pick(self, exclude=()) -> Upstream | None:
         """The ready upstream with the most free slots (fewest in-flight per slot), not in `exclude`."""
@@ -130,18 +139,25 @@ class ModelRunner:
             return None
         return min(ready, key=lambda u: (u.in_flight / max(u.slots, 1), u.in_flight))
 
+    @property
+    def busy(self) -> bool:
+        return self.pending > 0 or any(u.in_flight for u in self.upstreams)
+
     async def stop(self, grace: float = 10.0) -> None:
         self._stopping = True
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await t
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # a bug in the watcher: say so, and still stop the processes
+                log.exception("[%s] restart watcher failed", self.name)
+        self._tasks = []
         await asyncio.gather(*(u.process.stop(grace) for u in self.upstreams), return_exceptions=True)
-        if self._client:
-            await self._client.aclose()
-        if self.state != "failed":
-            self.state = "stopped"
+        if self.state != ModelState.FAILED:
+            self._set_state(ModelState.STOPPED)
 
     def kill_now(self) -> None:
         for u in self.upstreams:

@@ -10,9 +10,11 @@ import os
 import signal
 from pathlib import Path
 
+from ..plan.model import JOB_ENV
+
 
 def marked_pids(marker: str) -> list[int]:
-    needle = f"LAUNCHER_JOB={marker}".encode()
+    needle = f"{JOB_ENV}={marker}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():

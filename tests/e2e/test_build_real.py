@@ -1,11 +1,13 @@
 """Tier 2: the real cached CPU build, its smoke test, and the Python bindings over the same libllama."""
+import json
+import os
 import subprocess
 import sys
 
 import openai
 import pytest
 
-from launcher.build.bindings import check_bindings
+from launcher.bindings import check_bindings
 from launcher.errors import BuildError
 from tests.e2e.conftest import GEMMA
 
@@ -26,7 +28,7 @@ def test_bindings_load_our_libllama_and_generate(built, gemma):
             "print(llama_cpp.llama_cpp._lib._name); "
             "print(llm('The capital of France is', max_tokens=4, temperature=0)['choices'][0]['text'])")
     res = subprocess.run([sys.executable, "-c", code, str(gemma)], capture_output=True, text=True,
-                         env={**__import__("os").environ, **env}, timeout=120)
+                         env={**os.environ, **env}, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     lib, text = res.stdout.splitlines()[:2]
     assert lib.startswith(str(built.bin_dir)) and text.strip()
@@ -48,8 +50,7 @@ def test_both_engine_kinds_give_the_same_greedy_output(launch):
         c = openai.OpenAI(base_url=run.url + "/v1", api_key="x", max_retries=0, timeout=120)
         texts[kind] = c.completions.create(model="gemma", prompt=prompt, max_tokens=16, temperature=0,
                                             extra_body={"repeat_penalty": 1.0}).choices[0].text
-        run.proc.send_signal(2)
-        run.proc.wait(30)
+        run.stop()
     assert texts["llama-server"] and texts["llama-server"] == texts["llama-cpp-python"], texts
 
 
@@ -60,3 +61,28 @@ def test_k_quant_model_on_cann_gets_a_warning(gemma):
     result = load_source(text, "x.yaml", assume=parse_assumed("cann:1"))
     [w] = result.warnings
     assert "Q4_K_M" in w.message and "run on the CPU" in w.message and w.warning
+
+
+ENGINE_SCRIPT = """
+import json, sys
+from launcher.bindings import LlamaCppEngine
+engine = LlamaCppEngine(model_path=sys.argv[1], n_ctx=512)
+engine.load()
+import llama_cpp  # already imported by load(), bound to launcher's build
+full = engine.complete("The capital of France is", max_new_tokens=8, temperature=0)
+pieces = list(engine.generate_stream("The capital of France is", max_tokens=8, temperature=0))
+print(json.dumps({"lib": llama_cpp.llama_cpp._lib._name, "text": full.text, "finish": full.finish_reason,
+                  "tokens": full.completion_tokens, "pieces": pieces}))
+"""
+
+
+def test_llama_cpp_engine_generates_in_process_on_launchers_own_build(built, gemma):
+    """The built-in engine of Python workers: no second compile, the library of launcher's build."""
+    env = {k: v for k, v in os.environ.items() if k != "LLAMA_CPP_LIB_PATH"}
+    res = subprocess.run([sys.executable, "-c", ENGINE_SCRIPT, str(gemma)], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout.splitlines()[-1])
+    assert out["lib"].startswith(str(built.bin_dir))
+    assert out["text"].strip() and out["finish"] == "length" and out["tokens"] == 8
+    assert len(out["pieces"]) > 1 and "".join(out["pieces"]) == out["text"]  # greedy: streaming changes nothing

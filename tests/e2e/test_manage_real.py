@@ -1,10 +1,11 @@
 """Tier 2: two real models, on-demand loading with LRU, /api/v1 against live processes, real llama-bench."""
 import os
-import time
 
 import httpx
 import openai
 import pytest
+
+from launcher.bench.launched import alive, wait_for
 
 TWO = """models_dir: models
 gateway: {max_loaded: 1, load_timeout: 180}
@@ -69,8 +70,7 @@ def test_switch_status_and_stop_through_the_api(launch, models_dir):
     assert out.choices
     stop = api(run, "POST", "/model/stop", json={"model_name": "switched"}).json()
     assert stop["success"] and stop["data"]["state"] == "stopped"
-    time.sleep(0.5)
-    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    assert wait_for(lambda: not alive(pid), 5)
 
 
 @pytest.mark.parametrize("bad", ["../outside.gguf", "/etc/passwd", "link-out.gguf", "models/../../outside.gguf"])
@@ -90,12 +90,9 @@ def test_models_listing_and_a_real_llama_bench_task(launch, models_dir):
     assert r.status_code == 202
     task = r.json()["data"]["task_id"]
     assert api(run, "POST", "/benchmark", json={"model_path": "gemma-a.gguf"}).status_code == 409
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        data = api(run, "GET", "/benchmark/status", params={"task_id": task}).json()["data"]
-        if data["state"] in ("done", "failed"):
-            break
-        time.sleep(1)
+    status = lambda: api(run, "GET", "/benchmark/status", params={"task_id": task}).json()["data"]  # noqa: E731
+    wait_for(lambda: status()["state"] in ("done", "failed"), 300, 1)
+    data = status()
     assert data["state"] == "done", data
     tests = {row["test"]: row["tokens_per_s"] for row in data["results"]}
     assert set(tests) == {"pp32", "tg8"} and all(v > 0 for v in tests.values())

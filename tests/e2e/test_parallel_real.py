@@ -3,10 +3,13 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
-import httpx
 import openai
 
+from launcher.bench.launched import wait_for
+from launcher.binaries import mpirun_path
+from launcher.net import free_ports
 from launcher.supervise.sweep import marked_pids
 from tests.e2e.conftest import GEMMA
 
@@ -28,7 +31,6 @@ def greedy(run, n=24) -> str:
 
 
 def rpc_config(max_restarts=0, exit_on_failure=True) -> str:
-    from launcher.net import free_ports
     return (RPC.replace("RPCPORT", str(next(free_ports()))).replace("MAXR", str(max_restarts))
             .replace("EXIT", "true" if exit_on_failure else "false"))
 
@@ -45,25 +47,11 @@ def rpc_server_pid(marker: str) -> int:
     raise AssertionError("no ggml-rpc-server in the job")
 
 
-def pids_with(text: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    if text.encode() in fh.read():
-                        found.append(int(entry))
-            except OSError:
-                pass
-    return [p for p in found if p != os.getpid()]
-
-
-def alive(pid: int) -> bool:
+def command_of(pid: int) -> str:
     try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split()[2] != "Z"
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
-        return False
+        return ""
 
 
 def test_rpc_two_ranks_gives_the_single_process_greedy_text(launch):
@@ -87,19 +75,14 @@ def test_rpc_rank1_killed_brings_the_job_down_and_leaves_nothing(launch):
     os.kill(rpc_server_pid(marker), signal.SIGKILL)
     assert run.proc.wait(60) == 1
     assert "failed and engine.exit_on_failure is set" in run.log.read_text()
-    deadline = time.monotonic() + 5
-    while marked_pids(marker) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert marked_pids(marker) == []
+    assert wait_for(lambda: marked_pids(marker) == [], 5)
 
 
 def test_rpc_rank1_killed_restarts_the_job_when_configured(launch):
     run = launch(rpc_config(max_restarts=2, exit_on_failure=False))
     marker = job_marker(run)
     os.kill(rpc_server_pid(marker), signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while run.models()["state"] == "ready" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: run.models()["state"] != "ready", 10)
     run.wait_ready(120)
     assert run.models()["restarts"] == 1
     assert greedy(run, 4)
@@ -152,53 +135,25 @@ def test_replicas_share_traffic_and_survive_a_sigkill_under_load(launch):
     assert not any(t.is_alive() for t in threads + late), "a request hung"
     assert all(o == "ok" or o.startswith("error") for o in outcomes)
     assert outcomes.count("ok") >= 3 + 2  # the late ones and those on the surviving replica
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not all(e["state"] == "ready" for e in run.models()["engines"]):
-        time.sleep(0.2)
+    wait_for(lambda: all(e["state"] == "ready" for e in run.models()["engines"]), 60, 0.2)
     engines = run.models()["engines"]
     assert all(e["state"] == "ready" for e in engines) and run.models()["restarts"] == 1
     assert victim not in [e["pid"] for e in engines]
 
 
-def test_user_run_mpirun_launch_serves_and_stops_cleanly(tmp_path, built, gemma):
+def test_user_run_mpirun_launch_serves_and_stops_cleanly(tmp_path, start_launch):
     """`mpirun -np 2 launch --config X`: rank 0 serves the gateway, rank 1 the RPC server."""
-    import subprocess
-    import sys
-
-    from launcher.binaries import mpirun_path
-    from launcher.net import free_ports
     port = next(free_ports())
     cfg = tmp_path / "rpc.yaml"
     cfg.write_text(rpc_config().replace("PORT", str(port)))
-    argv = [mpirun_path(), "-np", "2", "--oversubscribe", "--bind-to", "none"]
-    if os.geteuid() == 0:
-        argv.append("--allow-run-as-root")
-    log = tmp_path / "mpirun.log"
-    proc = subprocess.Popen(argv + [sys.executable, "-m", "launcher", "--config", str(cfg)], stdout=open(log, "w"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(url + "/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        c = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=120)
-        assert c.completions.create(model="gemma", prompt=PROMPT, max_tokens=4, temperature=0).choices[0].text
-        assert "[rank 1]" in log.read_text()
-        job = pids_with(str(cfg)) + pids_with("ggml-rpc-server") + pids_with("llama-server")
-        assert len(job) >= 4, job  # two launcher ranks, llama-server, ggml-rpc-server
-        proc.send_signal(signal.SIGINT)  # mpirun forwards it, then ends the job (its exit code is its own)
-        proc.wait(60)
-        deadline = time.monotonic() + 5
-        while [p for p in job if alive(p)] and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert [p for p in job if alive(p)] == []
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    mpirun = (mpirun_path(), "-np", "2", "--oversubscribe", "--bind-to", "none") + \
+        (("--allow-run-as-root",) if os.geteuid() == 0 else ())
+    run = start_launch(["--config", str(cfg)], port, prefix=mpirun)
+    c = openai.OpenAI(base_url=run.url + "/v1", api_key="x", max_retries=0, timeout=120)
+    assert c.completions.create(model="gemma", prompt=PROMPT, max_tokens=4, temperature=0).choices[0].text
+    assert "[rank 1]" in run.log.read_text()
+    commands = [command_of(p) for p in run.remember_tree()]
+    assert sum("-m launcher --config" in c for c in commands) == 2, commands  # two launcher ranks
+    assert any("llama-server" in c for c in commands) and any("ggml-rpc-server" in c for c in commands)
+    run.stop()  # Ctrl-C: mpirun forwards it, then ends the job (its exit code is its own)
+    assert run.leftovers() == []

@@ -8,6 +8,8 @@ import httpx
 import openai
 import pytest
 
+from launcher.bench.launched import alive, wait_for
+from launcher.net import free_ports
 from tests.e2e.conftest import GEMMA
 
 PROMPT = "The three primary colors are"
@@ -81,10 +83,7 @@ def test_disconnect_mid_stream_frees_engine_slot(launch):
                 assert slots_busy(engine) == 1
                 break
     left = time.monotonic()
-    deadline = left + 5
-    while slots_busy(engine) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert slots_busy(engine) == 0
+    assert wait_for(lambda: slots_busy(engine) == 0, 5, 0.02)
     print(f"slot free {time.monotonic() - left:.2f}s after the client hung up")
 
 
@@ -124,17 +123,7 @@ def test_launcher_sigkill_leaves_no_child(launch):
     pid = run.engine_pids()[0]
     os.kill(run.proc.pid, signal.SIGKILL)
     run.proc.wait()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        with open(f"/proc/{pid}/stat") as fh:
-            if fh.read().split()[2] == "Z":
-                return  # dead; only waiting for init to reap it
-        time.sleep(0.1)
-    pytest.fail(f"engine {pid} outlived the SIGKILLed launcher")
+    assert wait_for(lambda: not alive(pid), 5, 0.1), f"engine {pid} outlived the SIGKILLed launcher"
 
 
 def test_ctrl_c_stops_everything_and_exits_zero(launch):
@@ -184,28 +173,10 @@ def test_second_ctrl_c_stops_at_once(launch):
         os.kill(pid, 0)
 
 
-def test_quick_serve_of_a_gguf_file_without_yaml(tmp_path, gemma, built):
-    import subprocess
-    import sys
-
-    from launcher.net import free_ports
+def test_quick_serve_of_a_gguf_file_without_yaml(start_launch, gemma):
     port = next(free_ports())
-    proc = subprocess.Popen([sys.executable, "-m", "launcher", "serve", str(gemma), "--name", "quick",
-                             "--n-ctx", "1024", "--n-parallel", "1", "--port", str(port)],
-                            stdout=open(tmp_path / "log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (tmp_path / "log").read_text()[-2000:]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0)
-        assert c.completions.create(model="quick", prompt="Hi", max_tokens=2).choices
-        assert c.completions.create(model=gemma.stem, prompt="Hi", max_tokens=2).choices  # the file stem works too
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(30)
+    start_launch(["serve", str(gemma), "--name", "quick", "--n-ctx", "1024", "--n-parallel", "1",
+                  "--port", str(port)], port)
+    c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0)
+    assert c.completions.create(model="quick", prompt="Hi", max_tokens=2).choices
+    assert c.completions.create(model=gemma.stem, prompt="Hi", max_tokens=2).choices  # the file stem works too

@@ -5,28 +5,35 @@ import asyncio
 import contextlib
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import uvicorn
 
+from launcher.bench.launched import wait_for
 from launcher.config import load_source
 from launcher.gateway.app import create_app
+from launcher.gateway.pool import ModelPool
 from launcher.net import free_ports
 from launcher.plan.model import ModelPlan, ProcessSpec
+from launcher.supervise.deployment import Deployment
+from launcher.supervise.process import ManagedProcess
 from launcher.supervise.runner import ModelRunner
 
-FAKE = Path(__file__).with_name("fake_engine.py")
+FAKE = (sys.executable, "-m", "launcher.bench.fake_engine")
 
 
 @dataclass
 class Running:
     url: str
-    runners: list[ModelRunner]
+    deployment: Deployment
     server: uvicorn.Server
     loop: asyncio.AbstractEventLoop
+
+    @property
+    def runners(self) -> tuple[ModelRunner, ...]:
+        return self.deployment.models
 
     def engine_url(self, i: int = 0, model: int = 0) -> str:
         return self.runners[model].upstreams[i].url
@@ -44,7 +51,7 @@ def fake_plan(name: str, flags: list[str], replicas: int = 1, slots: int = 1) ->
     procs = []
     for i in range(replicas):
         port = next(ports)
-        argv = (sys.executable, str(FAKE), "--port", str(port), "--slots", str(slots), *flags)
+        argv = (*FAKE, "--port", str(port), "--slots", str(slots), *flags)
         procs.append(ProcessSpec(f"{name}#{i}", "engine", argv, (), port, f"http://127.0.0.1:{port}/health"))
     return ModelPlan(name, (name, f"{name}.gguf"), "replicas" if replicas > 1 else "single", tuple(procs),
                      upstreams=tuple(f"http://127.0.0.1:{p.port}" for p in procs), slots_per_upstream=slots)
@@ -54,22 +61,27 @@ def config_text(extra: str = "") -> str:
     return "model: fake.gguf\nmodel_alias: fake\nengine: {max_restarts: 3, restart_backoff: 0.1, start_timeout: 20}\n" + extra
 
 
+def fake_deployment(tmp_path: Path) -> Deployment:
+    return Deployment(lambda spec: ManagedProcess(spec, tmp_path / "logs", echo=False))
+
+
 @contextlib.contextmanager
 def gateway(tmp_path: Path, flags: list[str] = (), *, replicas: int = 1, slots: int = 1, extra: str = "",
             keys: tuple[str, ...] = (), wait_ready: bool = True, text: str | None = None, manager=None,
             env: dict | None = None):
-    """The real gateway + supervisor over fake engines. `text` is a whole config (several models)."""
+    """The real gateway + supervisor over fake engines. `text` is a whole config (several models).
+    `manager(deployment, pool)` builds the /api/v1 service, when given."""
     cfg = load_source(text or config_text(extra), str(tmp_path / "c.yaml"), offline=True, env=env).config
-    runners = [ModelRunner(fake_plan(spec.name, list(flags), replicas, slots), spec, tmp_path / "logs", echo=False)
-               for spec in cfg.models]
-    with serving(tmp_path, cfg, runners, keys, wait_ready, manager) as running:
+    deployment = fake_deployment(tmp_path)
+    for spec in cfg.models:
+        deployment.add(fake_plan(spec.name, list(flags), replicas, slots), spec)
+    with serving(cfg, deployment, keys, wait_ready, manager) as running:
         yield running
 
 
 @contextlib.contextmanager
-def serving(tmp_path, cfg, runners, keys=(), wait_ready=True, manager=None):
-    from launcher.gateway.pool import ModelPool
-    pool = ModelPool(runners, cfg.gateway.max_loaded, cfg.gateway.load_timeout)
+def serving(cfg, deployment: Deployment, keys=(), wait_ready=True, manager=None):
+    pool = ModelPool(deployment, cfg.gateway.max_loaded, cfg.gateway.load_timeout)
     port = next(free_ports())
     holder: dict = {}
 
@@ -78,25 +90,20 @@ def serving(tmp_path, cfg, runners, keys=(), wait_ready=True, manager=None):
         holder["starts"] = [asyncio.get_running_loop().create_task(r.start()) for r in pool.preload_list()]
 
     async def on_stop():
-        await asyncio.gather(*(r.stop(grace=3) for r in runners))
+        await deployment.stop_all(grace=3)
 
-    app = create_app(runners, cfg.gateway, keys, on_start, on_stop, pool=pool, manager=manager)
+    app = create_app(deployment, cfg.gateway, pool=pool, keys=keys,
+                     manager=manager(deployment, pool) if manager else None, on_start=on_start, on_stop=on_stop)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert wait_for(lambda: server.started, 30), "the gateway did not start"
     url = f"http://127.0.0.1:{port}"
     if wait_ready:
-        while time.monotonic() < deadline:
-            if httpx.get(url + "/ready").status_code == 200:
-                break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"fake gateway not ready: {[(r.state, r.last_error) for r in runners]}")
+        assert wait_for(lambda: httpx.get(url + "/ready").status_code == 200, 30), \
+            f"fake gateway not ready: {[(r.state, r.last_error) for r in deployment.models]}"
     try:
-        yield Running(url, runners, server, holder["loop"])
+        yield Running(url, deployment, server, holder["loop"])
     finally:
         server.should_exit = True
         thread.join(20)

@@ -39,7 +39,8 @@ cat > /run/launcher/gemma3-270m-rpc.ranks.json <<'LAUNCHER_EOF'
    "port": 30001,
    "health_url": "http://127.0.0.1:30001/health",
    "rank": 0,
-   "devices": []
+   "devices": [],
+   "host": "127.0.0.1"
   },
   {
    "name": "gemma3-270m-rpc.rank1",
@@ -52,10 +53,11 @@ cat > /run/launcher/gemma3-270m-rpc.ranks.json <<'LAUNCHER_EOF'
     "50052"
    ],
    "env": [],
-   "port": null,
+   "port": 50052,
    "health_url": null,
    "rank": 1,
-   "devices": []
+   "devices": [],
+   "host": "127.0.0.1"
   }
  ]
 }

@@ -43,7 +43,8 @@ cat > /run/launcher/qwen2-7b.ranks.json <<'LAUNCHER_EOF'
    "rank": 0,
    "devices": [
     0
-   ]
+   ],
+   "host": "127.0.0.1"
   },
   {
    "name": "qwen2-7b.rank1",
@@ -61,12 +62,13 @@ cat > /run/launcher/qwen2-7b.ranks.json <<'LAUNCHER_EOF'
      "0"
     ]
    ],
-   "port": null,
+   "port": 50052,
    "health_url": null,
    "rank": 1,
    "devices": [
     0
-   ]
+   ],
+   "host": "{host}"
   }
  ]
 }

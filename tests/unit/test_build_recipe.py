@@ -29,11 +29,11 @@ def test_cann_recipe_sets_backend_soc_and_graph_flag(tmp_path):
     rec = recipe(req, tmp_path / "b")
     conf = " ".join(rec.configure)
     assert conf.startswith(f"cmake -S {req.source} -B {tmp_path / 'b'} -C ")
-    assert rec.configure[rec.configure.index("-C") + 1].endswith("cmake/cann.cmake")
+    assert str(rec.preset).endswith("cmake/cann.cmake") and rec.configure[5:7] == ("-C", str(rec.preset))
     assert "-DSOC_TYPE=Ascend910B3" in rec.configure and "-DUSE_ACL_GRAPH=ON" in rec.configure
     assert "GGML_NATIVE" not in conf and "amx" not in conf
     assert rec.build[-4:] == ("--target", "llama-server", "ggml-rpc-server", "llama-bench")
-    cann_cmake = Path(rec.configure[rec.configure.index("-C") + 1]).read_text()
+    cann_cmake = rec.preset.read_text()
     assert "set(GGML_CANN ON" in cann_cmake
 
 
@@ -61,7 +61,7 @@ def test_cuda_recipe_and_missing_nvcc(tmp_path):
     req = BuildRequest("cuda", tree(tmp_path), "v", cuda_architectures="80;90")
     rec = recipe(req, tmp_path / "b")
     assert "-DCMAKE_CUDA_ARCHITECTURES=80;90" in rec.configure
-    assert rec.configure[rec.configure.index("-C") + 1].endswith("cmake/cuda.cmake")
+    assert str(rec.preset).endswith("cmake/cuda.cmake")
     problems = preflight(req, {}, lambda n: None if n == "nvcc" else f"/usr/bin/{n}")
     assert any("nvcc" in p for p in problems)
 

@@ -2,11 +2,11 @@
 import json
 import os
 import signal
-import time
 
 import httpx
 import pytest
 
+from launcher.bench.launched import wait_for
 from tests.fakes.harness import gateway
 
 CHAT = {"model": "fake", "messages": [{"role": "user", "content": "hi"}]}
@@ -14,15 +14,6 @@ CHAT = {"model": "fake", "messages": [{"role": "user", "content": "hi"}]}
 
 def sse_events(text: str) -> list[str]:
     return [ln[6:] for ln in text.splitlines() if ln.startswith("data: ")]
-
-
-def wait_for(predicate, timeout=15.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
 
 
 def test_stream_passes_events_through_and_ends_with_done(tmp_path):

@@ -1,6 +1,6 @@
 """Tier 1: how a rank finds its role and command line (mpi4py-free parts)."""
-from launcher.mpi.external import _exported, mpi_world
-from launcher.mpi.rank import substitute
+from launcher.mpi.rank import mpi_world, substitute
+from launcher.plan.model import MpiJob
 
 
 def test_mpi_world_from_open_mpi_mpich_or_nothing():
@@ -15,7 +15,8 @@ def test_rank_argv_placeholders_take_gathered_addresses():
     assert substitute("{host}", hosts, "10.0.0.2") == "10.0.0.2"
 
 
-def test_ep_tp_under_user_mpirun_keeps_the_exported_env():
-    argv = ["mpirun", "-np", "2", "-x", "ASCEND_RT_VISIBLE_DEVICES=0,1", "-x", "LAUNCHER_JOB",
-            "llama-mpi-server", "--config", "f.yaml"]
-    assert _exported(argv) == [("ASCEND_RT_VISIBLE_DEVICES", "0,1")]
+def test_mpi_job_line_is_composed_from_its_parts():
+    job = MpiJob("m@1", 2, ("mpirun", "-np", "2"), (("ASCEND_RT_VISIBLE_DEVICES", "0,1"),), ("--tag-output",),
+                 ("llama-mpi-server", "--config", "f.yaml"))
+    assert job.argv == ("mpirun", "-np", "2", "-x", "ASCEND_RT_VISIBLE_DEVICES=0,1", "-x", "LAUNCHER_JOB",
+                        "--tag-output", "llama-mpi-server", "--config", "f.yaml")

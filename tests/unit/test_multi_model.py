@@ -1,7 +1,6 @@
 """Tier 1: several models in one config, on-demand loading, LRU eviction, TTL, management API."""
 import os
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -9,8 +8,8 @@ import pytest
 
 from launcher.config import load_source
 from launcher.errors import ConfigError
+from launcher.bench.launched import wait_for
 from launcher.gateway.manager import ModelManager
-from launcher.supervise.runner import ModelRunner
 from tests.fakes.harness import fake_plan, gateway
 
 TWO = """engine: {max_restarts: 1, restart_backoff: 0.1, start_timeout: 20}
@@ -91,10 +90,7 @@ def test_idle_model_is_unloaded_after_its_ttl(tmp_path):
     text = "engine: {start_timeout: 20}\nmodels:\n  - {model: a.gguf, model_alias: a, ttl: 1}\n"
     with gateway(tmp_path, text=text) as gw:
         httpx.post(gw.url + "/v1/chat/completions", json=CHAT | {"model": "a"})
-        deadline = time.monotonic() + 10
-        while gw.runners[0].state != "stopped" and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert gw.runners[0].state == "stopped"
+        assert wait_for(lambda: gw.runners[0].state == "stopped", 10)
         assert httpx.post(gw.url + "/v1/chat/completions", json=CHAT | {"model": "a"}, timeout=30).status_code == 200
 
 
@@ -109,7 +105,8 @@ print(json.dumps([{{"n_prompt": 16, "n_gen": 0, "avg_ts": 100.0, "stddev_ts": 1.
 """
 
 
-def make_manager(tmp_path: Path, models_dir: Path, delay: float = 0.0) -> ModelManager:
+def make_manager(tmp_path: Path, models_dir: Path, delay: float = 0.0):
+    """The /api/v1 service over fake engines and a fake llama-bench, as a factory for the harness."""
     bench = tmp_path / "llama-bench"
     bench.write_text(FAKE_BENCH.format(python=sys.executable, delay=delay))
     bench.chmod(0o755)
@@ -120,8 +117,8 @@ def make_manager(tmp_path: Path, models_dir: Path, delay: float = 0.0) -> ModelM
         doc = {"model": path, "engine": {"start_timeout": 20}, **settings}
         return validate_source(Source("<switch request>", doc)).config.models[0]
 
-    return ModelManager(str(models_dir), spec_for, lambda spec: fake_plan(spec.name, []),
-                        lambda plan, spec: ModelRunner(plan, spec, tmp_path / "logs", echo=False), str(bench))
+    return lambda deployment, pool: ModelManager(deployment, pool, str(models_dir), spec_for,
+                                                 lambda spec: fake_plan(spec.name, []), str(bench))
 
 
 @pytest.fixture
@@ -188,12 +185,9 @@ def test_benchmark_task_runs_and_a_second_one_on_the_device_is_409(tmp_path, mod
         task = r.json()["data"]["task_id"]
         busy = api(gw, "POST", "/benchmark", json={"model_path": "tiny.gguf"})
         assert busy.status_code == 409 and busy.json()["error"]["code"] == "conflict"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            data = api(gw, "GET", "/benchmark/status", params={"task_id": task}).json()["data"]
-            if data["state"] in ("done", "failed"):
-                break
-            time.sleep(0.2)
+        status = lambda: api(gw, "GET", "/benchmark/status", params={"task_id": task}).json()["data"]  # noqa: E731
+        assert wait_for(lambda: status()["state"] in ("done", "failed"), 20, 0.2)
+        data = status()
         assert data["state"] == "done", data
         assert data["results"][0]["tokens_per_s"] == 100.0
         assert data["raw"][0]["argv"][-8:] == ["-p", "16", "-n", "0", "-fa", "off", "-r", "2"][-8:] or \

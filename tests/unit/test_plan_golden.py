@@ -16,10 +16,11 @@ from launcher.plan.render import to_shell
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
-BINARIES = Binaries(llama_server="/opt/llama/bin/llama-server", rpc_server="/opt/llama/bin/ggml-rpc-server",
-                    mpi_server="/opt/llama-ascend/bin/llama-mpi-server", mpirun="/opt/venv/bin/mpirun",
-                    python="/opt/venv/bin/python")
-HOST = Host(cpu_count=2, is_root=True, run_dir="/run/launcher")
+BINARIES = Binaries((("llama-server", "/opt/llama/bin/llama-server"), ("ggml-rpc-server", "/opt/llama/bin/ggml-rpc-server"),
+                     ("llama-mpi-server", "/opt/llama-ascend/bin/llama-mpi-server")),
+                    mpirun="/opt/venv/bin/mpirun", python="/opt/venv/bin/python")
+# Everything the planner reads from outside is an argument: no environment patching here.
+HOST = Host(cpu_count=2, is_root=True, run_dir="/run/launcher", models_dir="/cache/launcher/models")
 CASES = {
     "config_gemma3_270m_cpu": "cpu",
     "config_deepseek_v2_lite": "cann:8",
@@ -45,11 +46,6 @@ def check(name: str, text: str) -> None:
         golden.write_text(text)
     assert golden.exists(), f"no golden file {golden}; run with UPDATE_GOLDEN=1"
     assert text == golden.read_text()
-
-
-@pytest.fixture(autouse=True)
-def fixed_cache(monkeypatch):
-    monkeypatch.setenv("LAUNCHER_CACHE_DIR", "/cache/launcher")
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -93,10 +89,11 @@ def test_flags_the_binary_lacks_are_reported_not_dropped_silently():
     from launcher.config import load_source
     cfg = load_source("model: m.gguf\nuse_mlock: true\nn_ctx: 64\n", "x.yaml", offline=True).config
     old_help = "  -c, --ctx-size N   size\n  --mlock   lock\n  --no-mmap  no\n"
-    b = Binaries(llama_server="/old/llama-server", help_texts=(("/old/llama-server", old_help),))
+    b = Binaries((("llama-server", "/old/llama-server"),), help_texts=(("/old/llama-server", old_help),))
     plan = make_plan(cfg, parse_assumed("cpu"), b, itertools.count(1000), HOST)
     model = plan.models[0]
-    assert any("--load-mode" in n and "use_mlock" in n for n in model.notes)
+    assert [(i.key, i.flag) for i in model.flag_issues] == [("use_mlock", "--load-mode")]
+    assert "# note: use_mlock: /old/llama-server does not support --load-mode" in to_shell(plan)
     assert "--ctx-size" in model.processes[0].argv and "--load-mode" not in model.processes[0].argv
 
 

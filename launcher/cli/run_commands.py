@@ -1,9 +1,25 @@
-"""Sub-commands that run things (build, serve, rank). Registered on the CLI parser."""
+"""Commands that run things: serve (a config or one GGUF file), build, models, status, rank, bench.
+
+The gateway's imports (FastAPI, uvicorn, prometheus) cost about half a second, so the commands
+that serve import `..serve` when they run; `launch validate` and `launch plan` never pay for it.
+"""
 from __future__ import annotations
 
+import json
+import os
 import sys
+from pathlib import Path
 
-from .errors import BuildError, LauncherError
+import httpx
+import yaml
+
+from ..bench import llama_cli, overhead, serve_bench
+from ..build import all_builds, ensure_build, make_request, request_for
+from ..config import load_config, load_source
+from ..config.schema import annotated, property_schema
+from ..errors import BuildError, LauncherError
+from ..models.catalog import format_table, list_gguf
+from ..mpi.rank import mpi_world, run_rank
 
 
 def register(sub) -> None:
@@ -16,28 +32,23 @@ def register(sub) -> None:
     b.add_argument("--portable", action="store_true", help="cpu: GGML_NATIVE=OFF")
     b.add_argument("--force", action="store_true", help="rebuild even when cached")
     b.add_argument("--list", action="store_true", help="list cached builds")
-    b.set_defaults(func=cmd_build)
+    b.set_defaults(func=build)
 
     s = sub.add_parser("serve", help="serve a config, or one GGUF file without writing YAML")
     s.add_argument("model", nargs="?", help="GGUF file to serve directly (builds the config in memory)")
     s.add_argument("--config", dest="config_opt", help="deployment config")
-    s.add_argument("--name", help="model name clients use (default: file stem)")
-    s.add_argument("--n-ctx", type=int)
-    s.add_argument("--n-gpu-layers")
-    s.add_argument("--n-batch", type=int)
-    s.add_argument("--n-threads", type=int)
-    s.add_argument("--n-parallel", type=int)
+    for key, option in annotated("x-serve-option").items():
+        s.add_argument(option, dest=key, type=_option_type(key), help=property_schema((key,)).get("description"))
     s.add_argument("--backend", choices=["cpu", "cann", "cuda"], default="cpu")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
-    s.set_defaults(func=cmd_serve)
+    s.set_defaults(func=serve)
 
     r = sub.add_parser("rank", help="internal: what mpirun runs on each rank of an rpc job")
     r.add_argument("file", help="the job's ranks file written by launch")
-    r.set_defaults(func=lambda a: __import__("launcher.mpi.rank", fromlist=["run_rank"]).run_rank(a.file))
+    r.set_defaults(func=lambda args: run_rank(args.file))
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
-    from .bench import llama_cli, overhead, serve_bench
     overhead.register(bench)
     llama_cli.register(bench)
     serve_bench.register(bench)
@@ -46,16 +57,27 @@ def register(sub) -> None:
     m.add_argument("dir", nargs="?", help="folder (default: the config's models_dir, else .)")
     m.add_argument("--config", dest="config_opt")
     m.add_argument("--json", action="store_true")
-    m.set_defaults(func=cmd_models)
+    m.set_defaults(func=models)
 
     st = sub.add_parser("status", help="what the running gateway of a config serves")
     st.add_argument("--config", dest="config_opt", required=True)
     st.add_argument("--json", action="store_true")
-    st.set_defaults(func=cmd_status)
+    st.set_defaults(func=status)
 
 
-def cmd_build(args) -> int:
-    from .build import all_builds, ensure_build, make_request, request_for
+def _option_type(key: str):
+    """A command-line value as the schema types the key (`n_gpu_layers` takes a number or a word)."""
+    kind = property_schema((key,)).get("type")
+    if kind == "integer":
+        return int
+    if kind == "number":
+        return float
+    if kind is None:  # oneOf: a whole number if it reads as one, else the word
+        return lambda text: int(text) if text.lstrip("-").isdigit() else text
+    return str
+
+
+def build(args) -> int:
     if args.list:
         builds = all_builds()
         if not builds:
@@ -64,7 +86,6 @@ def cmd_build(args) -> int:
             print(f"{t.key}  {t.backend:<4}  {t.created}  {t.size_bytes / 2**20:7.1f} MiB  {t.source_id}  {t.path}")
         return 0
     if args.config_opt:
-        from .config import load_config
         req = request_for(load_config(args.config_opt, offline=True).config)
     else:
         req = make_request(args.backend or "cpu", args.source, soc_type=args.soc_type,
@@ -82,65 +103,46 @@ def cmd_build(args) -> int:
 
 
 def serve_config(path: str) -> int:
-    from .config import load_config
-    from .serve import serve
-    from .mpi.external import mpi_world, serve_under_mpirun
+    from ..serve import serve as run
+    from .under_mpirun import serve_under_mpirun
     result = load_config(path)
     for w in result.warnings:
         print(w.format(), file=sys.stderr)
     world = mpi_world()
     if world and result.config.models[0].parallel.uses_mpi:
         return serve_under_mpirun(result.config, world)
-    return serve(result.config)
+    return run(result.config)
 
 
 def quick_config_text(args) -> str:
     """`launch serve MODEL.gguf --n-ctx ...` as the YAML it stands for: same validation, same path."""
-    import yaml
-    data = {"model": str(args.model), "port": args.port, "hostname": args.host,
-            "devices": {"backend": args.backend}}
-    for key in ("name", "n_ctx", "n_gpu_layers", "n_batch", "n_threads", "n_parallel"):
-        value = getattr(args, key)
-        if value is not None:
-            if key == "n_gpu_layers" and str(value).lstrip("-").isdigit():
-                value = int(value)
-            data["model_alias" if key == "name" else key] = value
+    data = {"model": str(args.model), "port": args.port, "hostname": args.host, "devices": {"backend": args.backend}}
+    for key in annotated("x-serve-option"):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
     return yaml.safe_dump(data, sort_keys=False)
 
 
-def cmd_serve(args) -> int:
+def serve(args) -> int:
     if args.config_opt:
         return serve_config(args.config_opt)
     if not args.model:
         raise LauncherError("give a GGUF file (launch serve MODEL.gguf) or --config X.yaml")
-    from pathlib import Path
-
-    from .config import load_source
-    from .serve import serve
+    from ..serve import serve as run
     result = load_source(quick_config_text(args), str(Path.cwd() / "launch-serve.yaml"))
-    return serve(result.config)
+    return run(result.config)
 
 
-def cmd_models(args) -> int:
-    import json
-
-    from .models.catalog import format_table, list_gguf
+def models(args) -> int:
     folder = args.dir
     if folder is None and args.config_opt:
-        from .config import load_config
         folder = load_config(args.config_opt, offline=True).config.models_dir
     entries = list_gguf(folder or ".")
     print(json.dumps(entries, indent=1) if args.json else (format_table(entries) if entries else "no GGUF files"))
     return 0
 
 
-def cmd_status(args) -> int:
-    import json
-    import os
-
-    import httpx
-
-    from .config import load_config
+def status(args) -> int:
     cfg = load_config(args.config_opt, offline=True).config
     gw = cfg.gateway
     url = gw.local_url + "/api/v1/model/status"

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from importlib import metadata
 
+from ..build.cache import BuiltTree
+from ..build.source import BINDINGS_VERSION, DEFAULT_SOURCE_ID
 from ..errors import BuildError
-from .cache import BuiltTree
-from .source import BINDINGS_VERSION, DEFAULT_SOURCE_ID
+
+LIB_ENV = "LLAMA_CPP_LIB_PATH"
 
 
 def installed_version() -> str | None:
@@ -24,11 +26,11 @@ def check_bindings(tree: BuiltTree, version: str | None = None) -> dict[str, str
     version = version if version is not None else installed_version()
     if version is None:
         raise BuildError("llama-cpp-python is not installed: CMAKE_ARGS=\"-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF\" "
-                         f"pip install 'llama-cpp-python[server]=={BINDINGS_VERSION}'")
+                         "pip install 'launcher[bindings]' (no second compile)")
     if tree.source_id != f"llama-cpp-python-{version}":
         raise BuildError(f"llama-cpp-python {version} cannot use this build: it was compiled from {tree.source_id}, "
                          f"and the bindings' C declarations must match the library exactly. Use the pinned source "
                          f"({DEFAULT_SOURCE_ID}, the default of `launch build`) with llama-cpp-python=={BINDINGS_VERSION}.")
     if not (tree.bin_dir / "libllama.so").exists():
         raise BuildError(f"{tree.bin_dir} has no libllama.so (the build must use BUILD_SHARED_LIBS=ON)")
-    return {"LLAMA_CPP_LIB_PATH": str(tree.bin_dir)}
+    return {LIB_ENV: str(tree.bin_dir)}

@@ -1,0 +1,165 @@
+"""Cross-field checks on the document alone, each with the reason spelled out.
+
+They need nothing from the machine, so `--offline` runs all of them.
+"""
+from __future__ import annotations
+
+from .inherit import ModelView, get, model_views
+from .model import default_name
+from .problems import Problem
+from .schema import annotated
+from .source import Source
+
+FORK = "the Ascend fork of llama.cpp (engine.flavor: ascend-fork)"
+MPI_SIZES = ("tp_size", "dp_size", "ep_size", "moe_tp_size")
+LOCAL_HOSTS = (None, "127.0.0.1", "localhost", "::1")
+
+
+def document_checks(src: Source) -> list[Problem]:
+    d = src.data if isinstance(src.data, dict) else {}
+    out: list[Problem] = []
+    if "model" not in d and "models" not in d:
+        out.append(src.problem((), "missing required key 'model'",
+                               hint="the GGUF file to serve (or `models:` for several)"))
+    if "model" in d and "models" in d:
+        out.append(src.problem(("models",), "give either `model` (one model) or `models` (several), not both",
+                               hint="move the top-level model into the models list"))
+    names: dict[str, int] = {}
+    for v in model_views(src):
+        out += _model_checks(v)
+        if v.index is not None:
+            name = default_name(v.get("model", kind=str) or "", v.get("model_alias", kind=str))
+            if name in names and names[name] != v.index:
+                out.append(v.problem(("model_alias",), f"model name {name!r} is also used by models[{names[name]}]",
+                                     hint="give each model its own model_alias"))
+            names.setdefault(name, v.index)
+    host = get(d, "hostname", kind=str)
+    keys = any(get(d, "gateway", k) for k in ("api_keys", "api_key_file", "api_key_env"))
+    if host not in LOCAL_HOSTS and not keys:
+        out.append(src.problem(("hostname",), f"the gateway will listen on {host} without API keys", warning=True,
+                               hint="set gateway.api_key_file or gateway.api_key_env"))
+    return out
+
+
+def engine_device_count(v: ModelView, n_devices: int | None) -> int | None:
+    """Devices one engine process spreads the model over (what tensor_split and main_gpu index)."""
+    mode = v.get("parallel", "mode", kind=str) or "single"
+    if v.get("devices", "backend", kind=str) in (None, "cpu"):
+        return None
+    if mode == "single":
+        return 1
+    if mode == "layer":
+        return n_devices
+    if mode == "replicas":
+        per = v.get("parallel", "devices_per_replica", kind=int)
+        reps = v.get("parallel", "replicas", kind=int) or 1
+        return per or (n_devices // reps if n_devices else None)
+    if mode == "rpc":
+        return v.get("parallel", "ranks", kind=int)  # rank 0's device + one per other rank
+    return None  # ep_tp: the fork lays out its own ranks
+
+
+def _model_checks(v: ModelView) -> list[Problem]:
+    out: list[Problem] = []
+    d = v.data
+    backend = v.get("devices", "backend", kind=str) or "cpu"
+    flavor = v.get("engine", "flavor", kind=str) or "upstream"
+    kind = v.get("engine", "kind", kind=str) or "llama-server"
+    mode = v.get("parallel", "mode", kind=str) or "single"
+    ids = v.get("devices", "ids", kind=list)
+    split_mode = v.get("split_mode", kind=str)
+
+    if backend == "cann" and split_mode in ("row", "tensor"):
+        out.append(v.problem(("split_mode",), f"split_mode {split_mode!r} is not supported on CANN", value=split_mode,
+                             hint="llama.cpp's CANN backend supports only none and layer: `row` needs a split "
+                                  "buffer type CANN does not provide and `tensor` is unverified there; use layer"))
+    if backend == "cpu" and ids is not None:
+        out.append(v.problem(("devices", "ids"), "device ids mean nothing for backend cpu", value=ids,
+                             hint="remove devices.ids, or set devices.backend to cann or cuda"))
+
+    if flavor == "upstream":
+        for key in annotated("x-fork-only"):
+            if key in d:
+                out.append(v.problem((key,), f"{key!r} is understood only by {FORK}", value=d[key],
+                                     hint="set engine.flavor: ascend-fork with the fork's binary, or remove the key"))
+    if mode == "ep_tp" and flavor != "ascend-fork":
+        out.append(v.problem(("parallel", "mode"), f"ep_tp (EP+TP) needs llama-mpi-server from {FORK}", value=mode,
+                             hint="upstream llama.cpp has no expert/tensor parallel across ranks: use mode layer "
+                                  "(one process, several devices) or rpc (ranks over llama.cpp RPC)"))
+    if kind == "llama-cpp-python" and d.get("swa_full") is False:
+        out.append(v.problem(("swa_full",), "engine kind llama-cpp-python always uses a full-size SWA cache",
+                             value=False, hint="remove swa_full or use kind llama-server"))
+    if kind == "llama-cpp-python" and (flavor != "upstream" or mode not in ("single", "replicas")):
+        out.append(v.problem(("engine", "kind"), "engine kind llama-cpp-python runs only upstream builds in "
+                             "single or replicas mode", value=kind, hint="use kind llama-server"))
+
+    out += _parallel_checks(v, mode, ids)
+
+    count = engine_device_count(v, len(ids) if ids else None)
+    ts = v.get("tensor_split", kind=list)
+    if ts is not None and count is not None and len(ts) != count:
+        out.append(v.problem(("tensor_split",), f"tensor_split has {len(ts)} entries but each engine uses "
+                             f"{count} device(s)", value=ts, hint="give one share per device of one engine"))
+    mg = v.get("main_gpu", kind=int)
+    if mg is not None and count is not None and mg >= count:
+        out.append(v.problem(("main_gpu",), f"main_gpu {mg} is out of range: each engine sees devices 0..{count - 1}",
+                             value=mg, hint="main_gpu counts within the devices one engine sees, from 0"))
+    if v.get("defrag_thold") is not None and flavor == "upstream":
+        out.append(v.problem(("defrag_thold",), "defrag_thold is deprecated in upstream llama.cpp and ignored",
+                             warning=True))
+    return out
+
+
+def _parallel_checks(v: ModelView, mode: str, ids: list | None) -> list[Problem]:
+    out: list[Problem] = []
+    par = v.get("parallel", kind=dict) or {}
+    ranks = get(par, "ranks", kind=int)
+    backend = v.get("devices", "backend", kind=str) or "cpu"
+    if mode in ("rpc", "ep_tp"):
+        if ranks is None or ranks < 2:
+            out.append(v.problem(("parallel", "ranks") if ranks else ("parallel",),
+                                 f"mode {mode} needs parallel.ranks >= 2 (the mpirun -np count)", value=ranks))
+    else:
+        for key in ("ranks", "hostfile"):
+            if key in par:
+                out.append(v.problem(("parallel", key), f"parallel.{key} is used only by modes rpc and ep_tp",
+                                     value=par[key], hint=f"set parallel.mode to rpc or ep_tp, or remove {key}"))
+    if mode != "ep_tp":
+        for key in MPI_SIZES:
+            if key in par:
+                out.append(v.problem(("parallel", key), f"parallel.{key} is used only by mode ep_tp",
+                                     value=par[key], hint="EP+TP runs with the Ascend fork's llama-mpi-server"))
+    elif ranks and ranks >= 2:
+        tp, dp = get(par, "tp_size", kind=int) or 1, get(par, "dp_size", kind=int) or 1
+        ep, mtp = get(par, "ep_size", kind=int) or 1, get(par, "moe_tp_size", kind=int) or 1
+        if tp * dp != ranks:
+            out.append(v.problem(("parallel", "tp_size"), f"tp_size * dp_size must equal ranks "
+                                 f"({tp} * {dp} = {tp * dp}, ranks = {ranks})",
+                                 hint="the attention/dense part uses every rank once (vLLM/MindIE convention)"))
+        if ep * mtp != ranks:
+            out.append(v.problem(("parallel", "ep_size"), f"ep_size * moe_tp_size must equal ranks "
+                                 f"({ep} * {mtp} = {ep * mtp}, ranks = {ranks})",
+                                 hint="the expert part uses every rank once; 2 cards EP+TP: tp_size 2, ep_size 2"))
+    if mode == "replicas":
+        reps = get(par, "replicas", kind=int) or 1
+        per = get(par, "devices_per_replica", kind=int)
+        if reps < 2:
+            out.append(v.problem(("parallel", "replicas"), "mode replicas needs parallel.replicas >= 2", value=reps))
+        if ids and backend != "cpu":
+            need = reps * (per or 1)
+            if per is None and len(ids) % reps:
+                out.append(v.problem(("parallel", "replicas"), f"{len(ids)} devices do not divide into {reps} replicas",
+                                     hint="set parallel.devices_per_replica or list a multiple of replicas"))
+            elif need > len(ids):
+                out.append(v.problem(("parallel", "devices_per_replica"), f"{reps} replicas x {per} devices need "
+                                     f"{need} devices, devices.ids lists {len(ids)}"))
+    elif "replicas" in par or "devices_per_replica" in par:
+        key = "replicas" if "replicas" in par else "devices_per_replica"
+        out.append(v.problem(("parallel", key), f"parallel.{key} is used only by mode replicas", value=par[key]))
+    if mode == "single" and ids and len(ids) > 1 and backend != "cpu":
+        out.append(v.problem(("devices", "ids"), f"mode single uses one device but {len(ids)} are listed",
+                             value=ids, hint="use parallel.mode layer (split the model) or replicas (copies)"))
+    if mode == "layer" and backend == "cpu":
+        out.append(v.problem(("parallel", "mode"), "mode layer splits over accelerators; backend is cpu",
+                             hint="use devices.backend cann or cuda, or mode single/replicas"))
+    return out

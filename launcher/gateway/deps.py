@@ -1,0 +1,60 @@
+"""What routes share: the gateway's state (set by the lifespan) and the API-key checks."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from ..errors import BadRequest, ManagementDisabled, Unauthorized
+from ..supervise.deployment import Deployment
+from .auth import key_ok, presented_key
+from .metrics import Metrics
+from .pool import ModelPool
+from .proxy import Forwarder
+
+
+@dataclass
+class GatewayState:
+    deployment: Deployment
+    pool: ModelPool
+    forwarder: Forwarder
+    metrics: Metrics
+    keys: tuple[str, ...]
+    admin_key_env: str | None
+    manager: object | None   # gateway.manager.ModelManager, when /api/v1 may change models
+
+
+def state(request: Request) -> GatewayState:
+    return request.app.state.gw
+
+
+def require_key(request: Request) -> None:
+    keys = state(request).keys
+    if keys and not key_ok(presented_key(request.headers), keys):
+        raise Unauthorized("missing or wrong API key: send `Authorization: Bearer <key>` or `X-Api-Key`")
+
+
+def require_admin(request: Request) -> None:
+    """The management API needs the admin key when the gateway has keys at all."""
+    st = state(request)
+    if not st.keys:
+        return  # no keys at all: a local, open setup
+    admin = os.environ.get(st.admin_key_env, "") if st.admin_key_env else ""
+    if not admin:
+        raise ManagementDisabled("the gateway has API keys but no admin key: set gateway.admin_key_env")
+    if not key_ok(presented_key(request.headers), (admin,)):
+        raise Unauthorized("the management API needs the admin key")
+
+
+async def json_object(request: Request) -> tuple[dict, bytes]:
+    """The request body as a JSON object (and its raw bytes), or 400."""
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body, raw
