@@ -14,9 +14,7 @@ from pathlib import Path
 
 import uvicorn
 
-from .binaries import Binaries, resolve_binaries
-from .bindings import check_bindings
-from .build import ensure_build, request_for
+from .binaries import Binaries
 from .config import validate_source
 from .config.model import Config, ModelSpec
 from .config.source import Source
@@ -26,37 +24,16 @@ from .gateway.app import create_app
 from .gateway.auth import load_keys
 from .gateway.manager import ModelManager
 from .gateway.pool import ModelPool
-from .models.embedded import ensure
 from .net import free_ports, port_in_use
 from .paths import cache_dir
 from .plan import host_here, make_plan, plan_for_here
 from .plan.model import ModelPlan
+from .prepare import ensure_models, prepare_binaries
 from .supervise.deployment import Deployment
 from .supervise.events import Event, EventKind
 from .supervise.process import ManagedProcess
-from .supervise.runner import write_plan_files
 
 log = logging.getLogger("launcher")
-__all__ = ["serve", "prepare_binaries", "ensure_models", "write_plan_files"]
-
-
-def prepare_binaries(config: Config, quiet: bool = False) -> Binaries:
-    """Build llama.cpp if the plan needs launcher's own build and it is not cached yet."""
-    own_build_needed = any(not s.engine.binary or s.parallel.mode == "rpc" or s.engine.kind == "llama-cpp-python"
-                           for s in config.models)
-    if not own_build_needed:
-        return resolve_binaries(config, bin_dir=Path(config.models[0].engine.binary).parent)
-    tree, _ = ensure_build(request_for(config), quiet=quiet)
-    binaries = resolve_binaries(config, bin_dir=tree.bin_dir)
-    if any(s.engine.kind == "llama-cpp-python" for s in config.models):
-        binaries = replace(binaries, bindings_env=tuple(check_bindings(tree).items()))
-    return binaries
-
-
-def ensure_models(config: Config) -> None:
-    for spec in config.models:
-        if spec.is_embedded:
-            ensure(spec.embedded_name)
 
 
 def build_manager(config: Config, deployment: Deployment, pool: ModelPool, binaries: Binaries) -> ModelManager:

@@ -12,6 +12,7 @@ import sys
 
 import httpx
 
+from ..config import load_config
 from ..errors import LauncherError
 from .loadgen import run_load
 
@@ -40,7 +41,7 @@ def table(rows: list[dict]) -> str:
 
 
 def chart(rows: list[dict], path: str, title: str) -> None:
-    try:
+    try:  # optional and slow to import: only when a chart is asked for
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -63,7 +64,6 @@ def chart(rows: list[dict], path: str, title: str) -> None:
 
 
 def run(args) -> int:
-    from ..config import load_config
     cfg = load_config(args.config_opt, offline=True).config
     url = args.url or cfg.gateway.local_url
     model = args.model or cfg.models[0].name

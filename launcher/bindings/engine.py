@@ -86,7 +86,7 @@ def import_llama_cpp(lib_dir: Path | None = None):
     """Import llama_cpp bound to launcher's libllama (the variable is read once, at import)."""
     if "llama_cpp" not in sys.modules:
         os.environ[LIB_ENV] = str(lib_dir or os.environ.get(LIB_ENV) or bindings_lib_dir())
-    import llama_cpp
+    import llama_cpp  # only now: it reads LLAMA_CPP_LIB_PATH when first imported
     return llama_cpp
 
 

@@ -13,7 +13,9 @@ from ..config.model import Config
 from ..errors import PlanError
 from ..mpi.rank import handshake, serve_rpc_worker, tell_workers_to_stop
 from ..plan import ModelPlan, ProcessSpec, plan_for_here
-from ..serve import ensure_models, prepare_binaries, serve, write_plan_files
+from ..prepare import ensure_models, prepare_binaries
+from ..serve import serve
+from ..supervise.runner import write_plan_files
 
 
 def serve_under_mpirun(config: Config, world: tuple[int, int]) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..bench.llama_bench import BenchParams, bench_argv, run_llama_bench, summarize
+from ..bench.llama_bench import BenchCommand, BenchParams, bench_command, run_llama_bench, summarize
 from ..config.model import ModelSpec
 from ..devices import VISIBLE_ENV
 from ..errors import BadRequest, ConfigError, Conflict, LauncherError, NotFound
@@ -34,18 +34,20 @@ class BenchTask:
     id: str
     model: str
     device_key: str
-    argv: list[str]
+    command: BenchCommand
     state: str = "queued"            # queued | running | done | failed
     results: list = field(default_factory=list)
     raw: list = field(default_factory=list)
+    output: str = ""                 # llama-bench's own output, in the format asked for
     error: str | None = None
     created: float = field(default_factory=time.time)
     finished: float | None = None
 
     def view(self) -> dict:
         return {"task_id": self.id, "state": self.state, "model": self.model, "device": self.device_key,
-                "command": self.argv, "results": self.results, "raw": self.raw, "error": self.error,
-                "created": self.created, "finished": self.finished}
+                "command": list(self.command.argv), "output_format": self.command.output, "output": self.output,
+                "results": self.results, "raw": self.raw, "error": self.error, "created": self.created,
+                "finished": self.finished}
 
 
 class ModelManager:
@@ -144,7 +146,7 @@ class ModelManager:
         if device_key in self._bench_busy:
             raise Conflict(f"a benchmark is already running on {device_key}; one at a time per device")
         task = BenchTask(uuid.uuid4().hex[:12], Path(model).name, device_key,
-                         bench_argv(self.bench_binary, model, params))
+                         bench_command(self.bench_binary, model, params))
         self.tasks[task.id] = task
         self._bench_busy.add(device_key)
         running = asyncio.get_running_loop().create_task(self._run(task, env))
@@ -155,8 +157,8 @@ class ModelManager:
     async def _run(self, task: BenchTask, env: dict[str, str]) -> None:
         task.state = "running"
         try:
-            task.raw = await run_llama_bench(task.argv, {**os.environ, **env})
-            task.results = summarize(task.raw)
+            run = await run_llama_bench(task.command, {**os.environ, **env})
+            task.raw, task.output, task.results = run.rows, run.output, summarize(run.rows)
             task.state = "done"
         except LauncherError as exc:  # llama-bench failed: reported in the task
             task.state, task.error = "failed", str(exc)

@@ -20,7 +20,7 @@ def list_gguf(folder: str | Path) -> list[dict]:
             info = summarize(real)
             entry.update(architecture=info.architecture, parameters=info.parameters,
                          quantization=info.quantization, context_length=info.context_length)
-        except Exception as exc:  # a damaged file is listed with the reason, not hidden
+        except (OSError, ValueError, KeyError, OverflowError) as exc:  # damaged: listed with the reason
             entry["error"] = f"cannot read GGUF header: {exc}"
         out.append(entry)
     return out
