@@ -5,14 +5,17 @@ table (`build.recipe.TOOLS`).
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from .build import find_build
 from .build.recipe import LLAMA_BENCH, LLAMA_SERVER, MPI_SERVER, RPC_SERVER, TOOLS
+from .config.env_defaults import TOOL_DEFAULTS, Origin
 from .config.model import Config
 
 
@@ -24,6 +27,7 @@ class Binaries:
     python: str = "python3"
     bindings_env: tuple[tuple[str, str], ...] = ()  # LLAMA_CPP_LIB_PATH for the llama-cpp-python engine
     help_texts: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
+    origins: tuple[Origin, ...] = ()  # where the programs the Llama Switch .env names can give came from
 
     def tool(self, name: str) -> str:
         return dict(self.tools).get(name, name)
@@ -54,22 +58,37 @@ def mpirun_path() -> str:
     return str(local) if local.exists() else (shutil.which("mpirun") or "mpirun")
 
 
-def resolve_binaries(config: Config, bin_dir: Path | None = None, with_help: bool = True) -> Binaries:
+def env_tools(env: Mapping[str, str] | None = None) -> dict[str, tuple[str, str]]:
+    """Program name -> (path, variable) given by LLAMA_SERVER_PATH / LLAMA_BENCH_PATH."""
+    env = os.environ if env is None else env
+    return {tool: (env[name], name) for name, tool in TOOL_DEFAULTS if env.get(name)}
+
+
+def resolve_binaries(config: Config, bin_dir: Path | None = None, with_help: bool = True,
+                     env: Mapping[str, str] | None = None) -> Binaries:
     if bin_dir is None:
         build = find_build(config)
         bin_dir = build.bin_dir if build else None
-    tools = []
+    overrides = env_tools(env)
+    tools, origins = [], []
     for name in TOOLS:
         candidate = bin_dir / name if bin_dir else None
-        tools.append((name, str(candidate) if candidate and candidate.exists() else shutil.which(name) or name))
-    binaries = Binaries(tuple(tools), mpirun=mpirun_path(), python=sys.executable)
+        if name in overrides:
+            path, source = overrides[name][0], "the environment"
+        elif candidate and candidate.exists():
+            path, source = str(candidate), "launcher's build"
+        else:
+            path, source = shutil.which(name) or name, "PATH"
+        tools.append((name, path))
+        origins += [Origin(var, name, path, source) for var, tool in TOOL_DEFAULTS if tool == name]
+    binaries = Binaries(tuple(tools), mpirun=mpirun_path(), python=sys.executable, origins=tuple(origins))
     if not with_help:
         return binaries
     # The flags each engine binary takes, from its own --help (the Ascend fork differs).
     wanted = {binaries.llama_server, binaries.mpi_server}
     wanted |= {str(Path(s.engine.binary).expanduser()) for s in config.models if s.engine.binary}
     helps = tuple((b, text) for b in sorted(wanted) if (text := help_text(b)))
-    return Binaries(binaries.tools, binaries.mpirun, binaries.python, help_texts=helps)
+    return Binaries(binaries.tools, binaries.mpirun, binaries.python, help_texts=helps, origins=binaries.origins)
 
 
 def help_text(binary: str) -> str | None:

@@ -27,9 +27,8 @@ class DeviceSet:
     assumed: bool = False                # from --assume-devices, not read off this machine
 
     def memory_of(self, device_id: int) -> int | None:
-        if len(self.memory_mib) != len(self.ids):
-            return None
-        return self.memory_mib[self.ids.index(device_id)]
+        """MiB of one device, or None when unknown (assumed or offline sets, or an id it does not list)."""
+        return dict(zip(self.ids, self.memory_mib)).get(device_id)
 
 
 def parse_assumed(text: str) -> DeviceSet:
@@ -73,7 +72,7 @@ def detect(backend: str) -> DeviceSet:
 def _query_cuda() -> list[tuple[int, int]]:
     if not shutil.which("nvidia-smi"):
         return []
-    out = _run(["nvidia-smi", "--query-gpu=index,memory.total", "--format=csv,noheader,nounits"])
+    out = run_tool(["nvidia-smi", "--query-gpu=index,memory.total", "--format=csv,noheader,nounits"])
     rows = []
     for line in out.splitlines():
         parts = [p.strip() for p in line.split(",")]
@@ -85,10 +84,10 @@ def _query_cuda() -> list[tuple[int, int]]:
 def _query_cann() -> list[tuple[int, int]]:
     if not shutil.which("npu-smi"):
         return []
-    ids = parse_npu_smi_list(_run(["npu-smi", "info", "-l"]))
+    ids = parse_npu_smi_list(run_tool(["npu-smi", "info", "-l"]))
     rows = []
     for npu in ids:
-        mem = parse_npu_smi_memory(_run(["npu-smi", "info", "-t", "memory", "-i", str(npu)]))
+        mem = parse_npu_smi_memory(run_tool(["npu-smi", "info", "-t", "memory", "-i", str(npu)]))
         rows.append((npu, mem or 0))
     return rows
 
@@ -104,7 +103,8 @@ def parse_npu_smi_memory(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _run(argv: list[str]) -> str:
+def run_tool(argv: list[str]) -> str:
+    """A vendor tool's stdout, or "" when it cannot run."""
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False).stdout
     except (OSError, subprocess.TimeoutExpired):

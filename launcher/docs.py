@@ -1,4 +1,5 @@
-"""The README's config reference, generated from the schema's descriptions.
+"""The README's generated parts: the config reference (from the schema), the Llama Switch `config`
+names (the schema's x-switch-name) and the benchmark parameters (bench/llama_bench.PARAMS).
 
     python -m launcher.docs          rewrite README.md between the markers
 """
@@ -7,9 +8,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .config.schema import MODEL_SECTIONS, engine_keys, model_settings, schema
+from .bench.llama_bench import PARAMS
+from .config.schema import (
+    MODEL_SECTIONS,
+    engine_keys,
+    model_settings,
+    property_schema,
+    schema,
+)
+from .config.switch_names import GATEWAY_NAMES, switch_table
 
-START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
+SECTIONS = ("config-reference", "switch-names", "benchmark-parameters")
 
 
 def _type(node: dict) -> str:
@@ -53,10 +62,31 @@ def reference() -> str:
     return "\n".join(out)
 
 
+def switch_names() -> str:
+    out = ["| `config` name | config key | llama-server flag |", "|---|---|---|"]
+    for name, key in switch_table().items():
+        out.append(f"| `{name}` | `{key}` | `{property_schema((key,)).get('x-flag', '')}` |")
+    out += [f"| `{name}` | (accepted) | engines listen on internal ports; clients use the gateway |"
+            for name in GATEWAY_NAMES]
+    return "\n".join(out)
+
+
+def benchmark_parameters() -> str:
+    out = ["| parameter | llama-bench flag | meaning |", "|---|---|---|"]
+    out += [f"| `{p.name}` | `{p.flag}` | {p.help} |" for p in PARAMS]
+    return "\n".join(out)
+
+
+GENERATORS = {"config-reference": reference, "switch-names": switch_names, "benchmark-parameters": benchmark_parameters}
+
+
 def render_readme(text: str) -> str:
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{reference()}\n{END}{tail}"
+    for name in SECTIONS:
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{start}\n{GENERATORS[name]()}\n{end}{tail}"
+    return text
 
 
 if __name__ == "__main__":

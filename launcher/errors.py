@@ -19,8 +19,17 @@ LauncherError                  anything the user can fix; printed without a trac
       +-- UpstreamError        502 upstream_error
       +-- EngineUnavailable    503 model_unavailable (with Retry-After)
            +-- QueueFull       503 queue_full
+           +-- ModelStopped    503 model_stopped (stopped through /api/v1 until switched to again)
 """
 from __future__ import annotations
+
+import difflib
+
+
+def did_you_mean(word: str, choices) -> str:
+    """The hint for a misspelt name: "did you mean 'x'?", or "" when nothing is close."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""
 
 
 class LauncherError(Exception):
@@ -109,3 +118,7 @@ class EngineUnavailable(APIError):
 
 class QueueFull(EngineUnavailable):
     code = "queue_full"
+
+
+class ModelStopped(EngineUnavailable):
+    code = "model_stopped"

@@ -5,19 +5,22 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .binaries import Binaries, resolve_binaries
+from .binaries import Binaries, env_tools, resolve_binaries
 from .bindings import check_bindings
 from .build import ensure_build, request_for
+from .build.recipe import LLAMA_SERVER
 from .config.model import Config
 from .models.embedded import ensure
 
 
 def prepare_binaries(config: Config, quiet: bool = False) -> Binaries:
     """Build llama.cpp if the plan needs launcher's own build and it is not cached yet."""
-    own_build_needed = any(not s.engine.binary or s.parallel.mode == "rpc" or s.engine.kind == "llama-cpp-python"
-                           for s in config.models)
+    own_server = LLAMA_SERVER not in env_tools()  # LLAMA_SERVER_PATH names another llama-server
+    own_build_needed = any((not s.engine.binary and own_server) or s.parallel.mode == "rpc"
+                           or s.engine.kind == "llama-cpp-python" for s in config.models)
     if not own_build_needed:
-        return resolve_binaries(config, bin_dir=Path(config.models[0].engine.binary).parent)
+        binary = next((s.engine.binary for s in config.models if s.engine.binary), None)
+        return resolve_binaries(config, bin_dir=Path(binary).parent if binary else None)
     tree, _ = ensure_build(request_for(config), quiet=quiet)
     binaries = resolve_binaries(config, bin_dir=tree.bin_dir)
     if any(s.engine.kind == "llama-cpp-python" for s in config.models):

@@ -16,6 +16,8 @@ import uvicorn
 
 from .binaries import Binaries
 from .config import validate_source
+from .config.convert import inherited_sections
+from .config.inherit import merged
 from .config.model import Config, ModelSpec
 from .config.source import Source
 from .devices import lookup
@@ -24,6 +26,7 @@ from .gateway.app import create_app
 from .gateway.auth import load_keys
 from .gateway.manager import ModelManager
 from .gateway.pool import ModelPool
+from .models.embedded import model_file
 from .net import free_ports, port_in_use
 from .paths import cache_dir
 from .plan import host_here, make_plan, plan_for_here
@@ -38,14 +41,24 @@ log = logging.getLogger("launcher")
 
 def build_manager(config: Config, deployment: Deployment, pool: ModelPool, binaries: Binaries) -> ModelManager:
     """The /api/v1 service: new models are validated like config files and planned like them."""
-    def spec_for(path: str, settings: dict) -> ModelSpec:
-        return validate_source(Source("<switch request>", {"model": path, **settings})).config.models[0]
+    def spec_for(path: str, settings: dict, template: ModelSpec | None) -> ModelSpec:
+        inherited = inherited_sections(template) if template else {}
+        doc = {"model": path, **merged(inherited, settings)}
+        return validate_source(Source("<switch request>", doc)).config.models[0]
 
     def plan_for(spec: ModelSpec) -> ModelPlan:
         one = replace(config, models=(spec,))
         return make_plan(one, lookup(), binaries, free_ports(), host_here("api")).models[0]
 
-    return ModelManager(deployment, pool, config.models_dir, spec_for, plan_for, binaries.llama_bench)
+    return ModelManager(deployment, pool, management_folders(config), spec_for, plan_for, binaries.llama_bench,
+                        config.gateway.local_url)
+
+
+def management_folders(config: Config) -> list[str]:
+    """What /api/v1 lists and switches within: models_dir, else the folders of the configured models."""
+    if config.models_dir:
+        return [config.models_dir]
+    return list(dict.fromkeys(str(Path(model_file(s)).parent) for s in config.models))
 
 
 def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True,

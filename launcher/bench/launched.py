@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 import httpx
 
 from ..errors import StartError
+from ..supervise.proctree import alive, descendants
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 15.0, step: float = 0.05) -> bool:
@@ -32,35 +33,6 @@ def wait_for(predicate: Callable[[], object], timeout: float = 15.0, step: float
         if time.monotonic() >= deadline:
             return False
         time.sleep(step)
-
-
-def _parents() -> dict[int, int]:
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                # the command may contain spaces and parentheses: the fields after the last ')' are fixed
-                out[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    return out
-
-
-def descendants(pid: int) -> set[int]:
-    parents = _parents()
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def alive(pid: int) -> bool:
-    """Running, and not a zombie waiting to be reaped."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 class Launched:

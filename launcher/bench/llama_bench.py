@@ -13,20 +13,26 @@ devices with `/` because `,` means another test value), the render function says
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
+import os
+import re
+import signal
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import jsonschema
 
 from ..errors import LauncherError
+from ..supervise.children import die_with_parent
 
 FLAG01 = {"anyOf": [{"enum": [0, 1]}, {"type": "boolean"}]}
 CACHE_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"]
 FORMATS = ["csv", "json", "jsonl", "md", "sql"]
 PARSEABLE = ("json", "jsonl", "csv")  # formats whose results are read in full
+_PROGRESS = re.compile(r"llama-bench: [^\n]*\n?")
 
 
 def _int(minimum: int | None = None, maximum: int | None = None) -> dict:
@@ -38,76 +44,71 @@ def _int(minimum: int | None = None, maximum: int | None = None) -> dict:
     return out
 
 
-def _value(flag: str) -> Callable[[Any], list[str]]:
-    return lambda v: [flag, str(v)]
-
-
-def _zero_one(flag: str) -> Callable[[Any], list[str]]:
-    return lambda v: [flag, "1" if v else "0"]
-
-
-def _switch(flag: str) -> Callable[[Any], list[str]]:
-    return lambda v: [flag] if v else []
-
-
-def _nonempty(flag: str) -> Callable[[Any], list[str]]:
-    return lambda v: [flag, str(v)] if v not in ("", None) else []
-
-
-def _flash_attn(v) -> list[str]:
-    if isinstance(v, str):
-        return ["-fa", v]
-    return ["-fa", "on" if v else "off"]
-
-
 def _tensor_split(v) -> list[str]:
     parts = [float(x) for x in (v.replace("/", ",").split(",") if isinstance(v, str) else v)]
     if not any(parts):
         return []  # "0": llama-bench's default, no split given
-    return ["-ts", "/".join(f"{x:g}" for x in parts)]
+    return ["/".join(f"{x:g}" for x in parts)]
+
+
+# How a value becomes its flag's argument(s); [] leaves the flag out.
+STYLES: dict[str, Callable[[Any], list[str] | None]] = {
+    "value": lambda v: [str(v)],
+    "0/1": lambda v: ["1" if v else "0"],
+    "switch": lambda v: [] if v else None,               # the flag alone, when true
+    "nonempty": lambda v: [str(v)] if v not in ("", None) else None,
+    "on/off": lambda v: [v] if isinstance(v, str) else ["on" if v else "off"],
+    "mmap/none": lambda v: ["mmap" if v else "none"],
+    "a/b": lambda v: _tensor_split(v) or None,
+    "not none": lambda v: [v] if v != "none" else None,
+}
 
 
 @dataclass(frozen=True)
 class BenchParam:
     name: str
     schema: dict
-    render: Callable[[Any], list[str]]
+    flag: str
+    style: str      # a key of STYLES
     help: str
+
+    def render(self, value) -> list[str]:
+        args = STYLES[self.style](value)
+        return [] if args is None else [self.flag, *args]
 
 
 PARAMS: tuple[BenchParam, ...] = (
-    BenchParam("n_prompt", _int(0), _value("-p"), "prompt tokens"),
-    BenchParam("n_gen", _int(0), _value("-n"), "generated tokens"),
-    BenchParam("n_depth", _int(0), _value("-d"), "tokens already in the context"),
-    BenchParam("batch_size", _int(1), _value("-b"), "logical batch size"),
-    BenchParam("ubatch_size", _int(1), _value("-ub"), "physical batch size"),
-    BenchParam("cache_type_k", {"enum": CACHE_TYPES}, _value("-ctk"), "K cache type"),
-    BenchParam("cache_type_v", {"enum": CACHE_TYPES}, _value("-ctv"), "V cache type"),
-    BenchParam("threads", _int(1), _value("-t"), "CPU threads"),
-    BenchParam("cpu_mask", {"type": "string", "pattern": r"^(|(0x)?[0-9a-fA-F]+(,(0x)?[0-9a-fA-F]+)*)$"},
-               _nonempty("-C"), "CPU affinity mask, hex[,hex]"),
-    BenchParam("cpu_strict", FLAG01, _zero_one("--cpu-strict"), "strict CPU placement, 0/1"),
-    BenchParam("poll", _int(0, 100), _value("--poll"), "polling level 0-100"),
-    BenchParam("n_gpu_layers", _int(-1), _value("-ngl"), "layers on the accelerator"),
-    BenchParam("split_mode", {"enum": ["none", "layer", "row", "tensor"]}, _value("-sm"), "split mode"),
-    BenchParam("main_gpu", _int(0), _value("-mg"), "main device"),
-    BenchParam("no_kv_offload", FLAG01, _zero_one("-nkvo"), "keep the KV cache on the host, 0/1"),
-    BenchParam("flash_attn", {"anyOf": [{"enum": [0, 1, "on", "off", "auto"]}, {"type": "boolean"}]}, _flash_attn,
+    BenchParam("n_prompt", _int(0), "-p", "value", "prompt tokens"),
+    BenchParam("n_gen", _int(0), "-n", "value", "generated tokens"),
+    BenchParam("n_depth", _int(0), "-d", "value", "tokens already in the context"),
+    BenchParam("batch_size", _int(1), "-b", "value", "logical batch size"),
+    BenchParam("ubatch_size", _int(1), "-ub", "value", "physical batch size"),
+    BenchParam("cache_type_k", {"enum": CACHE_TYPES}, "-ctk", "value", "K cache type"),
+    BenchParam("cache_type_v", {"enum": CACHE_TYPES}, "-ctv", "value", "V cache type"),
+    BenchParam("threads", _int(1), "-t", "value", "CPU threads"),
+    BenchParam("cpu_mask", {"type": "string", "pattern": r"^(|(0x)?[0-9a-fA-F]+(,(0x)?[0-9a-fA-F]+)*)$"}, "-C",
+               "nonempty", "CPU affinity mask, hex[,hex]"),
+    BenchParam("cpu_strict", FLAG01, "--cpu-strict", "0/1", "strict CPU placement, 0/1"),
+    BenchParam("poll", _int(0, 100), "--poll", "value", "polling level 0-100"),
+    BenchParam("n_gpu_layers", _int(-1), "-ngl", "value", "layers on the accelerator"),
+    BenchParam("split_mode", {"enum": ["none", "layer", "row", "tensor"]}, "-sm", "value", "split mode"),
+    BenchParam("main_gpu", _int(0), "-mg", "value", "main device"),
+    BenchParam("no_kv_offload", FLAG01, "-nkvo", "0/1", "keep the KV cache on the host, 0/1"),
+    BenchParam("flash_attn", {"anyOf": [{"enum": [0, 1, "on", "off", "auto"]}, {"type": "boolean"}]}, "-fa", "on/off",
                "flash attention: 0/1 (or on/off/auto)"),
-    BenchParam("mmap", FLAG01, lambda v: ["--load-mode", "mmap" if v else "none"], "memory-map the model, 0/1"),
-    BenchParam("numa", {"enum": ["", "distribute", "isolate", "numactl"]}, _nonempty("--numa"), "NUMA mode"),
-    BenchParam("embeddings", FLAG01, _zero_one("-embd"), "embeddings mode, 0/1"),
+    BenchParam("mmap", FLAG01, "--load-mode", "mmap/none", "memory-map the model, 0/1"),
+    BenchParam("numa", {"enum": ["", "distribute", "isolate", "numactl"]}, "--numa", "nonempty", "NUMA mode"),
+    BenchParam("embeddings", FLAG01, "-embd", "0/1", "embeddings mode, 0/1"),
     BenchParam("tensor_split", {"anyOf": [{"type": "string", "pattern": r"^\d+(\.\d+)?([,/]\d+(\.\d+)?)*$"},
                                           {"type": "array", "items": {"type": "number", "minimum": 0}}]},
-               _tensor_split, "share per device, \"0.5,0.5\""),
-    BenchParam("repetitions", _int(1, 100), _value("-r"), "runs per test"),
-    BenchParam("priority", _int(-1, 3), _value("--prio"), "process priority -1..3"),
-    BenchParam("delay", {"type": "number", "minimum": 0}, _value("--delay"), "seconds between tests"),
-    BenchParam("output", {"enum": FORMATS}, _value("-o"), "output format"),
-    BenchParam("output_err", {"enum": ["none"] + FORMATS}, lambda v: [] if v == "none" else ["-oe", v],
-               "format of the second copy, on stderr"),
-    BenchParam("verbose", FLAG01, _switch("-v"), "verbose, 0/1"),
-    BenchParam("progress", FLAG01, _switch("--progress"), "progress lines, 0/1"),
+               "-ts", "a/b", "share per device, \"0.5,0.5\""),
+    BenchParam("repetitions", _int(1, 100), "-r", "value", "runs per test"),
+    BenchParam("priority", _int(-1, 3), "--prio", "value", "process priority -1..3"),
+    BenchParam("delay", {"type": "number", "minimum": 0}, "--delay", "value", "seconds between tests"),
+    BenchParam("output", {"enum": FORMATS}, "-o", "value", "output format"),
+    BenchParam("output_err", {"enum": ["none"] + FORMATS}, "-oe", "not none", "format of the second copy, on stderr"),
+    BenchParam("verbose", FLAG01, "-v", "switch", "verbose, 0/1"),
+    BenchParam("progress", FLAG01, "--progress", "switch", "progress lines, 0/1"),
 )
 BY_NAME = {p.name: p for p in PARAMS}
 SCHEMA = {"type": "object", "additionalProperties": False, "properties": {p.name: p.schema for p in PARAMS}}
@@ -169,7 +170,9 @@ class BenchRun:
 
 
 def parse_rows(fmt: str, text: str) -> list[dict]:
-    """llama-bench's results from its output in `fmt` (json, jsonl, csv; md gives test and t/s only)."""
+    """llama-bench's results from its output in `fmt` (json, jsonl, csv; md gives test and t/s only).
+    `progress: 1` writes `llama-bench: ...` lines into the same stream, even glued to a line of JSON."""
+    text = _PROGRESS.sub("", text)
     if fmt == "json":
         return _json_array(text)
     if fmt == "jsonl":
@@ -182,17 +185,20 @@ def parse_rows(fmt: str, text: str) -> list[dict]:
 
 
 def _json_array(text: str) -> list[dict]:
-    """The JSON array llama-bench prints, also when -v mixed log lines into the same stream."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    lines = text.splitlines()
-    opens = [i for i, ln in enumerate(lines) if ln.strip() == "["]
-    closes = [i for i, ln in enumerate(lines) if ln.strip() == "]"]
-    if not opens or not closes:
+    """The result objects of llama-bench's JSON array. Log lines (-v) fall between objects, never inside
+    one (each object is printed at once), so every object is decoded where it begins."""
+    decoder, rows, i = json.JSONDecoder(), [], 0
+    while (i := text.find("{", i)) >= 0:
+        try:
+            obj, i = decoder.raw_decode(text, i)
+        except ValueError:
+            i += 1
+            continue
+        if isinstance(obj, dict) and "avg_ts" in obj:
+            rows.append(obj)
+    if not rows and "[" not in text:
         raise ValueError("no JSON array in the output")
-    return json.loads("\n".join(lines[opens[0]:closes[-1] + 1]))
+    return rows
 
 
 def _typed(row: dict) -> dict:
@@ -244,11 +250,13 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 async def run_llama_bench(cmd: BenchCommand, env: dict[str, str] | None = None) -> BenchRun:
     proc = await asyncio.create_subprocess_exec(*cmd.argv, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE, env=env)
+                                                stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True,
+                                                preexec_fn=die_with_parent)
     try:
         out, err = await proc.communicate()
-    except asyncio.CancelledError:
-        proc.kill()
+    except asyncio.CancelledError:  # cancelled, or launcher is stopping: the benchmark ends with it
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()
         raise
     stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")

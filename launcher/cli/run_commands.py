@@ -14,12 +14,17 @@ import httpx
 import yaml
 
 from ..bench import llama_cli, overhead, serve_bench
+from ..binaries import help_text
 from ..build import all_builds, ensure_build, make_request, request_for
+from ..build.recipe import LLAMA_QUANTIZE
 from ..config import load_config, load_source
 from ..config.schema import annotated, property_schema
 from ..errors import BuildError, LauncherError
+from ..gguf_info import summarize
 from ..models.catalog import format_table, list_gguf
+from ..models.quantize import plan_quantize, run_quantize
 from ..mpi.rank import mpi_world, run_rank
+from ..paths import cache_dir
 
 
 def register(sub) -> None:
@@ -43,6 +48,16 @@ def register(sub) -> None:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
     s.set_defaults(func=serve)
+
+    q = sub.add_parser("quantize", help="requantize a GGUF with launcher's llama-quantize (CANN runs Q8_0/Q4_0)")
+    q.add_argument("source", help="input GGUF")
+    q.add_argument("target", help="output GGUF (never overwritten without --force)")
+    q.add_argument("type", help="q8_0, q4_0, q5_0, ... (the types llama-quantize --help lists)")
+    q.add_argument("--threads", type=int)
+    q.add_argument("--force", action="store_true", help="replace an existing output file")
+    q.add_argument("--backend", choices=["cpu", "cann", "cuda"], default="cpu",
+                   help="the build to make when none is cached yet (quantizing runs on the CPU)")
+    q.set_defaults(func=quantize)
 
     r = sub.add_parser("rank", help="internal: what mpirun runs on each rank of an rpc job")
     r.add_argument("file", help="the job's ranks file written by launch")
@@ -99,6 +114,23 @@ def build(args) -> int:
             print(f"full log: {exc.log_path}", file=sys.stderr)
         raise
     print(f"{'built' if built else 'up to date'}: {tree.key} ({tree.backend}) in {tree.bin_dir}")
+    return 0
+
+
+def quantize(args) -> int:
+    """Any cached build's llama-quantize will do (it runs on the CPU); else build one."""
+    tree = next((t for t in all_builds() if t.binary(LLAMA_QUANTIZE).exists()), None)
+    if tree is None:
+        tree, _ = ensure_build(make_request(args.backend))
+    binary = str(tree.binary(LLAMA_QUANTIZE))
+    job = plan_quantize(binary, help_text(binary) or "", args.source, args.target, args.type, args.threads, args.force)
+    if job.requantize:
+        print(f"note: {job.source.name} is already quantized; requantizing loses some quality "
+              "(quantize from its F16/F32 GGUF when you have one)", file=sys.stderr)
+    logs = cache_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    run_quantize(job, logs / f"quantize-{job.target.name}.log")
+    print(f"wrote {job.target} ({job.target.stat().st_size / 2**20:.0f} MiB, {summarize(job.target).quantization})")
     return 0
 
 
@@ -160,8 +192,8 @@ def status(args) -> int:
     if args.json:
         print(json.dumps(body["data"], indent=1))
         return 0
-    print(f"{'MODEL':<24}{'STATE':<12}{'PID':>8}{'PORT':>7}{'MEM MiB':>9}{'RESTARTS':>9}  PATH")
+    print(f"{'MODEL':<24}{'STATE':<12}{'PID':>8}{'PORT':>7}{'RSS MiB':>9}{'DEV MiB':>9}{'RESTARTS':>9}  PATH")
     for m in body["data"]:
         print(f"{m['model_name']:<24}{m['state']:<12}{str(m['process_id'] or '-'):>8}{str(m['port'] or '-'):>7}"
-              f"{m['memory_mib']:>9}{m['restarts']:>9}  {m['model_path']}")
+              f"{m['host_rss_mib']:>9}{str(m['vram_usage'] or '-'):>9}{m['restarts']:>9}  {m['model_path']}")
     return 0

@@ -8,7 +8,8 @@ source (YAML + line numbers) -> schema -> document_checks -> machine_checks -> c
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -16,6 +17,7 @@ from ..devices import DeviceSet, lookup
 from ..errors import ConfigError
 from .convert import base_dir, to_config
 from .document_checks import document_checks
+from .env_defaults import apply_env_defaults
 from .machine_checks import machine_checks
 from .model import Config, ModelSpec
 from .problems import Problem
@@ -33,15 +35,17 @@ class LoadResult:
 
 def load_config(path: str | Path, *, offline: bool = False, assume: DeviceSet | None = None,
                 env: Mapping[str, str] | None = None) -> LoadResult:
-    return validate_source(load_file(path, env), offline=offline, assume=assume)
+    return validate_source(load_file(path, env), offline=offline, assume=assume, env=env)
 
 
 def load_source(text: str, file: str = "<string>", **kw) -> LoadResult:
-    return validate_source(load_text(text, file, kw.pop("env", None)), **kw)
+    return validate_source(load_text(text, file, kw.get("env")), **kw)
 
 
-def validate_source(src: Source, *, offline: bool = False, assume: DeviceSet | None = None) -> LoadResult:
+def validate_source(src: Source, *, offline: bool = False, assume: DeviceSet | None = None,
+                    env: Mapping[str, str] | None = None) -> LoadResult:
     problems = list(src.problems)
+    origins = apply_env_defaults(src, os.environ if env is None else env)
     if src.data is not None:
         if not isinstance(src.data, dict):
             problems.append(src.problem((), "the config must be a mapping of keys to values",
@@ -53,4 +57,4 @@ def validate_source(src: Source, *, offline: bool = False, assume: DeviceSet | N
     errors = [p for p in problems if not p.warning]
     if errors:
         raise ConfigError(sorted(problems, key=lambda p: (p.warning, p.line, p.column)))
-    return LoadResult(to_config(src), tuple(p for p in problems if p.warning))
+    return LoadResult(replace(to_config(src), origins=tuple(origins)), tuple(p for p in problems if p.warning))

@@ -1,19 +1,37 @@
 """Validated config data -> frozen typed objects. Runs only on a document with no errors."""
 from __future__ import annotations
 
-from dataclasses import fields, replace
+import os
+from dataclasses import MISSING, fields, replace
 from pathlib import Path
 from typing import Any
 
 from .inherit import model_views
-from .model import EMBEDDED_PREFIX, Build, Config, Defaults, Devices, Engine, EngineParams, Gateway, ModelSpec, \
-    Parallel, default_name
+from .model import (
+    EMBEDDED_PREFIX,
+    Build,
+    Config,
+    Defaults,
+    Devices,
+    Engine,
+    EngineParams,
+    Gateway,
+    ModelSpec,
+    Parallel,
+    default_name,
+)
 from .source import Source
 
 
 def base_dir(src: Source) -> Path:
     """Relative paths in a config are relative to its file (to the working directory for text)."""
     return Path(src.file).resolve().parent if src.file and not src.file.startswith("<") else Path.cwd()
+
+
+def lexical(path: Path) -> str:
+    """Absolute and normalised, links not followed: a model linked into a folder keeps its own name
+    (Hugging Face caches link `model.gguf` to a blob named by its hash)."""
+    return os.path.normpath(path)
 
 
 def section(cls, raw: Any, **override):
@@ -37,7 +55,7 @@ def to_config(src: Source) -> Config:
         gw_raw["api_key_file"] = str((base / gw_raw["api_key_file"]).resolve())
     gateway = section(Gateway, gw_raw, **{k: v for k, v in (("host", d.get("hostname")), ("port", d.get("port")))
                                           if v is not None})
-    models_dir = str((base / d["models_dir"]).resolve()) if d.get("models_dir") else None
+    models_dir = lexical(base / d["models_dir"]) if d.get("models_dir") else None
     return Config(file=src.file, models=specs, gateway=gateway, build=section(Build, d.get("build")),
                   models_dir=models_dir)
 
@@ -45,7 +63,7 @@ def to_config(src: Source) -> Config:
 def _model_spec(d: dict, base: Path) -> ModelSpec:
     model = d["model"]
     if not model.startswith(EMBEDDED_PREFIX):
-        model = str((base / model).resolve())
+        model = lexical(base / model)
     dev = d.get("devices") or {}
     ids = dev.get("ids")
     devices = Devices(dev.get("backend", "cpu"), tuple(ids) if isinstance(ids, list) else None)
@@ -70,3 +88,25 @@ def _env_str(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     return str(value)
+
+
+def section_data(section) -> dict:
+    """A frozen section back in its YAML form, with only the keys that differ from their defaults
+    (what a switched model inherits must read as if the user had written it)."""
+    out = {}
+    for f in fields(section):
+        value = getattr(section, f.name)
+        default = f.default if f.default is not MISSING else None
+        if value == default:
+            continue
+        if f.name == "env":
+            value = dict(value)
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def inherited_sections(spec: ModelSpec) -> dict:
+    """The devices, parallel layout and engine of a model, as config sections."""
+    return {name: data for name, data in (("devices", section_data(spec.devices)),
+                                          ("parallel", section_data(spec.parallel)),
+                                          ("engine", section_data(spec.engine))) if data}

@@ -7,11 +7,11 @@ from __future__ import annotations
 from .inherit import ModelView, get, model_views
 from .model import default_name
 from .problems import Problem
-from .schema import annotated
+from .schema import annotated, engine_keys
 from .source import Source
 
 FORK = "the Ascend fork of llama.cpp (engine.flavor: ascend-fork)"
-MPI_SIZES = ("tp_size", "dp_size", "ep_size", "moe_tp_size")
+MPI_SIZES = ("tp_size", "dp_size", "ep_size", "moe_tp_size", "devices_per_rank")
 LOCAL_HOSTS = (None, "127.0.0.1", "localhost", "::1")
 
 
@@ -24,15 +24,18 @@ def document_checks(src: Source) -> list[Problem]:
     if "model" in d and "models" in d:
         out.append(src.problem(("models",), "give either `model` (one model) or `models` (several), not both",
                                hint="move the top-level model into the models list"))
-    names: dict[str, int] = {}
+    names: dict[str, tuple[int, str]] = {}  # case-folded: requests name models case-insensitively
     for v in model_views(src):
         out += _model_checks(v)
         if v.index is not None:
             name = default_name(v.get("model", kind=str) or "", v.get("model_alias", kind=str))
-            if name in names and names[name] != v.index:
-                out.append(v.problem(("model_alias",), f"model name {name!r} is also used by models[{names[name]}]",
-                                     hint="give each model its own model_alias"))
-            names.setdefault(name, v.index)
+            first = names.get(name.casefold())
+            if first and first[0] != v.index:
+                same = "is also used by" if first[1] == name else f"differs only in case from {first[1]!r} of"
+                out.append(v.problem(("model_alias",), f"model name {name!r} {same} models[{first[0]}]",
+                                     hint="model names match case-insensitively: give each model its own "
+                                          "model_alias"))
+            names.setdefault(name.casefold(), (v.index, name))
     host = get(d, "hostname", kind=str)
     keys = any(get(d, "gateway", k) for k in ("api_keys", "api_key_file", "api_key_env"))
     if host not in LOCAL_HOSTS and not keys:
@@ -59,6 +62,25 @@ def engine_device_count(v: ModelView, n_devices: int | None) -> int | None:
     return None  # ep_tp: the fork lays out its own ranks
 
 
+def ep_tp_device_checks(v: ModelView, n_devices: int, where: str) -> list[Problem]:
+    """ep_tp runs one rank per NPU, as the guide's `mpirun -np N` (N = NPUs), unless devices_per_rank says more.
+    Across hosts (a hostfile) devices.ids are each host's: the hostfile checks weigh those."""
+    if v.get("parallel", "hostfile") is not None:
+        return []
+    ranks = v.get("parallel", "ranks", kind=int) or 1
+    per = v.get("parallel", "devices_per_rank", kind=int)
+    if ranks * (per or 1) == n_devices:
+        return []
+    if per is None:
+        return [v.problem(("parallel", "ranks"), f"mode ep_tp runs one rank per NPU (the Ascend guide's `mpirun -np N`, "
+                          f"N = the number of NPUs): ranks is {ranks} but the job has {n_devices} NPUs ({where})",
+                          value=ranks,
+                          hint=f"set parallel.ranks: {n_devices}, give the job {ranks} NPU(s) in devices.ids, or say "
+                               "parallel.devices_per_rank explicitly")]
+    return [v.problem(("parallel", "devices_per_rank"), f"ranks x devices_per_rank must equal the job's NPUs: "
+                      f"{ranks} x {per} = {ranks * per}, but the job has {n_devices} NPUs ({where})", value=per)]
+
+
 def _model_checks(v: ModelView) -> list[Problem]:
     out: list[Problem] = []
     d = v.data
@@ -82,6 +104,13 @@ def _model_checks(v: ModelView) -> list[Problem]:
             if key in d:
                 out.append(v.problem((key,), f"{key!r} is understood only by {FORK}", value=d[key],
                                      hint="set engine.flavor: ascend-fork with the fork's binary, or remove the key"))
+    else:
+        documented = set(annotated("x-fork-documented")) | set(annotated("x-fork-only"))
+        for key in engine_keys():
+            if key in d and key not in documented:
+                out.append(v.problem((key,), f"{key!r} is not among the keys the Ascend fork's guide documents; it is "
+                                     "written to the fork's YAML, which may ignore it", value=d[key], warning=True,
+                                     hint="check the fork's own --help or source before relying on it"))
     if mode == "ep_tp" and flavor != "ascend-fork":
         out.append(v.problem(("parallel", "mode"), f"ep_tp (EP+TP) needs llama-mpi-server from {FORK}", value=mode,
                              hint="upstream llama.cpp has no expert/tensor parallel across ranks: use mode layer "
@@ -140,6 +169,8 @@ def _parallel_checks(v: ModelView, mode: str, ids: list | None) -> list[Problem]
             out.append(v.problem(("parallel", "ep_size"), f"ep_size * moe_tp_size must equal ranks "
                                  f"({ep} * {mtp} = {ep * mtp}, ranks = {ranks})",
                                  hint="the expert part uses every rank once; 2 cards EP+TP: tp_size 2, ep_size 2"))
+        if ids and backend != "cpu":
+            out += ep_tp_device_checks(v, len(ids), "devices.ids")
     if mode == "replicas":
         reps = get(par, "replicas", kind=int) or 1
         per = get(par, "devices_per_replica", kind=int)

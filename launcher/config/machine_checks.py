@@ -10,7 +10,8 @@ from pathlib import Path
 from ..devices import DeviceSet
 from ..gguf_info import GGUF_MAGIC, read_magic, summarize
 from ..models.embedded import EMBEDDED, is_available
-from .document_checks import engine_device_count
+from ..models.quantize import quantize_command
+from .document_checks import engine_device_count, ep_tp_device_checks
 from .inherit import ModelView, get, model_views
 from .model import EMBEDDED_PREFIX
 from .problems import Problem
@@ -84,6 +85,8 @@ def _device_checks(v: ModelView, devices: DeviceSet) -> list[Problem]:
             out.append(v.problem(("devices", "ids", i), f"device {dev} is not {where}", value=dev,
                                  hint=f"{where} {backend} devices: {list(devices.ids)}"))
     if ids is None:  # "all": counts resolve only now
+        if v.get("parallel", "mode", kind=str) == "ep_tp":
+            out += ep_tp_device_checks(v, len(devices.ids), f"every {where} one")
         count = engine_device_count(v, len(devices.ids))
         ts = v.get("tensor_split", kind=list)
         if ts is not None and count is not None and len(ts) != count:
@@ -117,7 +120,7 @@ def _model_file_checks(v: ModelView, path: Path) -> list[Problem]:
         out.append(v.problem(("model",), f"this model is {info.quantization}: llama.cpp's CANN backend accelerates "
                              f"matmul only for {', '.join(CANN_MATMUL_TYPES)}, so its layers run on the CPU",
                              value=given, warning=True,
-                             hint="convert or download a Q8_0 or Q4_0 GGUF (llama-quantize --allow-requantize)"))
+                             hint=f"make a Q8_0 copy and serve that: {quantize_command(path, 'q8_0')}"))
     if ep and ep > 1 and not info.expert_count:
         out.append(v.problem(("parallel", "ep_size"), "expert parallelism needs a model with experts (MoE); "
                              "this model has none", value=ep, hint="set ep_size: 1, moe_tp_size: ranks"))

@@ -45,6 +45,8 @@ class EngineParams:
     reranking: bool | None = None
     embeddings: bool | None = None
     flash_attn: str | None = None
+    cache_type_k: str | None = None
+    cache_type_v: str | None = None
     swa_full: bool | None = None
     repack: bool | None = None
     chat_template: str | None = None
@@ -75,6 +77,7 @@ class Parallel:
     replicas: int = 1
     devices_per_replica: int | None = None
     ranks: int = 1
+    devices_per_rank: int | None = None   # ep_tp: NPUs per rank (None: one, as the guide runs it)
     tp_size: int = 1
     dp_size: int = 1
     ep_size: int = 1
@@ -192,3 +195,4 @@ class Config:
     gateway: Gateway
     build: Build
     models_dir: str | None = None
+    origins: tuple = ()   # env_defaults.Origin: where the Llama Switch .env names' settings came from

@@ -7,7 +7,6 @@ and whether only the Ascend fork reads them (`x-fork-only`). Model keys are defi
 """
 from __future__ import annotations
 
-import difflib
 import json
 from functools import lru_cache
 from importlib import resources
@@ -15,6 +14,7 @@ from typing import Iterator
 
 import jsonschema
 
+from ..errors import did_you_mean
 from .problems import Problem
 from .source import Source
 
@@ -70,11 +70,6 @@ def engine_keys() -> dict:
 def annotated(annotation: str) -> dict:
     """Engine key -> value of an `x-...` annotation, for the keys that carry it."""
     return {k: v[annotation] for k, v in engine_keys().items() if annotation in v}
-
-
-def did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else ""
 
 
 def check(src: Source) -> list[Problem]:

@@ -29,6 +29,7 @@ class Source:
     data: Any
     lines: dict = field(default_factory=dict)  # Path_ -> (line, column), 1-based
     problems: list = field(default_factory=list)
+    from_env: dict = field(default_factory=dict)  # Path_ -> environment variable a default came from
 
     def where(self, path: Path_) -> tuple[int, int]:
         """Line of `path`, or of its nearest ancestor that has one."""
@@ -40,6 +41,9 @@ class Source:
     def problem(self, path: Path_, message: str, *, value: Any = None, hint: str = "",
                 warning: bool = False) -> Problem:
         line, col = self.where(path)
+        for key, name in self.from_env.items():
+            if tuple(path)[:len(key)] == key:
+                message += f" (from the environment variable {name})"
         return Problem(self.file, line, col, tuple(path), message, value, hint, warning)
 
 

@@ -49,6 +49,8 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
                 yield
             finally:
                 await pool.close()
+                if manager is not None:
+                    await manager.close()
                 if on_stop:
                     await on_stop()
 

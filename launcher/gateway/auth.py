@@ -13,7 +13,6 @@ from ..config.model import Gateway
 from ..errors import LauncherError
 
 
-
 def load_keys(gw: Gateway) -> tuple[str, ...]:
     keys = list(gw.api_keys)
     if gw.api_key_file:

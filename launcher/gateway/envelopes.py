@@ -1,7 +1,7 @@
 """Error answers: every non-2xx answer in its API family's envelope, chosen by path in one place.
 
     OpenAI      /v1 and anything else:  {"error": {"message", "type", "param", "code"}}
-    management  /api/v1:                {"success": false, "message", "data": null, "error": {...}}
+    management  /api/v1:                {"success": false, "message", "data": null, "error": "...", "code"}
 
 Routes raise the APIError subclasses of launcher/errors.py; FastAPI's own 404, 405, 422 and an
 unexpected exception (500, logged with its traceback) are mapped to them and rendered the same way.
@@ -31,9 +31,16 @@ def _openai_body(exc: APIError) -> dict:
     return openai_error(exc.message, exc.type, exc.code, exc.param)
 
 
+# The Llama Switch document's envelope: `message` says what failed, `error` is the detail string (always a
+# string: "" on success). `code` (machine-readable) and `param` are launcher's additions.
+_SUMMARIES = {400: "Invalid request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+              405: "Method not allowed", 409: "Conflict", 500: "Internal error", 502: "Engine error",
+              503: "Unavailable"}
+
+
 def _management_body(exc: APIError) -> dict:
-    return {"success": False, "message": exc.message, "data": None,
-            "error": {"type": exc.type, "code": exc.code, "param": exc.param}}
+    return {"success": False, "message": _SUMMARIES.get(exc.status, "Request failed"), "data": None,
+            "error": exc.message, "code": exc.code, "param": exc.param}
 
 
 @dataclass(frozen=True)

@@ -1,65 +1,82 @@
-"""`/api/v1`: the Llama Switch management API. Answers `{success, message, data, error}`; its errors
-are rendered in that envelope by envelopes.py. Needs the admin key when the gateway has API keys."""
+"""`/api/v1`: the Llama Switch management API (004). Every answer is `{success, message, data, error}`
+with `error` "" on success; errors are rendered in that envelope by envelopes.py. Needs the admin key
+when the gateway has API keys. launcher's additions (extra fields, `model_name`, the flat benchmark
+body, `/benchmark/cancel`) never change what the document promises."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
 
-from ..errors import ManagementDisabled
+from ..errors import BadRequest, ManagementDisabled
 from .deps import json_object, require_admin, state
+from .manager import ModelManager
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_admin)])
 
 
 def ok(message: str, data=None) -> dict:
-    return {"success": True, "message": message, "data": data, "error": None}
+    return {"success": True, "message": message, "data": data, "error": ""}
 
 
-def manager(request: Request):
+def manager(request: Request) -> ModelManager:
     m = state(request).manager
     if m is None:
         raise ManagementDisabled("model management is not enabled for this gateway")
     return m
 
 
+async def optional_body(request: Request) -> dict:
+    return (await json_object(request))[0] if await request.body() else {}
+
+
 @router.get("/models")
 async def list_models(request: Request):
     files = manager(request).list_files()
-    return ok(f"{len(files)} GGUF file(s)", files)
+    return ok(f"Found {len(files)} GGUF models", files)
 
 
 @router.post("/model/switch")
 async def switch(request: Request):
     body, _ = await json_object(request)
     m = manager(request)
-    runner = await m.switch(body.get("model_path"), body.get("config") or {})
-    return ok(f"{runner.name} is {runner.state}", m.status(runner))
+    runner, gateway_only = m.switch(body.get("model_path"), body.get("config") or {})
+    message = "Model switch initiated"
+    if gateway_only:
+        given = ", ".join(f"{k} {v}" for k, v in gateway_only.items())
+        message += (f" ({given}: engines listen on internal ports here; the model {runner.name!r} is served by "
+                    f"this gateway at {m.gateway_url}/v1)")
+    return ok(message, None)
 
 
 @router.post("/model/stop")
 async def stop(request: Request):
-    body = (await json_object(request))[0] if await request.body() else {}
-    m = manager(request)
-    runner = await m.stop(body.get("model_name"))
-    return ok(f"{runner.name} stopped", m.status(runner))
+    await manager(request).stop((await optional_body(request)).get("model_name"))
+    return ok("Model stopped", None)
 
 
 @router.get("/model/status")
 async def status(request: Request, model_name: str | None = None):
     m = manager(request)
-    runners = [state(request).deployment.resolve(model_name)] if model_name else state(request).deployment.models
-    data = [m.status(r) for r in runners]
-    return ok(f"{sum(d['running'] for d in data)} of {len(data)} model(s) running",
-              data[0] if model_name else data)
+    if model_name:
+        return ok("Model status retrieved", await m.status(state(request).deployment.resolve(model_name)))
+    return ok("Model status retrieved", [await m.status(r) for r in state(request).deployment.models])
 
 
 @router.post("/benchmark")
 async def benchmark(request: Request):
     task = manager(request).start_benchmark((await json_object(request))[0])
-    return JSONResponse(ok("benchmark started", task.view()), status_code=202)
+    return ok("Benchmark started", task.view())
 
 
 @router.get("/benchmark/status")
 async def benchmark_status(request: Request, task_id: str):
     task = manager(request).task(task_id)
-    return ok(f"benchmark {task.state}", task.view())
+    return ok(f"Benchmark {task.state}", task.view())
+
+
+@router.post("/benchmark/cancel")
+async def benchmark_cancel(request: Request):
+    task_id = (await optional_body(request)).get("task_id") or request.query_params.get("task_id")
+    if not isinstance(task_id, str):
+        raise BadRequest("task_id is required", param="task_id")
+    task = await manager(request).cancel(task_id)
+    return ok(f"Benchmark {task.state}", task.view())

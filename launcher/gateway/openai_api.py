@@ -45,6 +45,7 @@ async def forward(request: Request, path: str, endpoint: str) -> Response:
     st = state(request)
     body, raw = await json_object(request)
     runner = st.deployment.resolve(body.get("model"))
+    st.pool.admit(runner)
     missing = {} if endpoint == "embeddings" else {k: v for k, v in runner.request_defaults.items() if k not in body}
     body.update(missing)
     stream = body.get("stream") is True

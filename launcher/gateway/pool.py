@@ -1,7 +1,8 @@
-"""Which models are loaded: on-demand loading, LRU eviction under `max_loaded`, idle TTL.
+"""Which models are loaded: on-demand loading, LRU eviction under `max_loaded`, idle TTL, switches.
 
 A model with requests in flight is never evicted; when every loaded model is busy, a load
-waits (bounded by load_timeout) for one to become idle, then gives up with 503.
+waits (bounded by load_timeout) for one to become idle, then gives up with 503. A model stopped
+through the management API is held: requests get 503 model_stopped, nothing loads it on demand.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import asyncio
 import logging
 import time
 
-from ..errors import EngineUnavailable, QueueFull, StartError
+from ..errors import EngineUnavailable, ModelStopped, QueueFull, StartError
 from ..supervise.deployment import Deployment
 from ..supervise.runner import ModelRunner
 from ..supervise.states import ModelState
@@ -29,6 +30,12 @@ class ModelPool:
     def touch(self, runner: ModelRunner) -> None:
         self.last_used[runner.name] = time.monotonic()
 
+    def admit(self, runner: ModelRunner) -> None:
+        """Refuse a request for a model held stopped."""
+        if runner.held:
+            raise ModelStopped(f"model {runner.name!r} was stopped through the management API; switch to it "
+                               "(POST /api/v1/model/switch) to load it again", retry_after=60)
+
     def needs_load(self, runner: ModelRunner) -> bool:
         """Not loaded (never, or unloaded), or being loaded for another request: wait for it."""
         return runner.state == ModelState.STOPPED or runner.name in self.loading
@@ -36,8 +43,10 @@ class ModelPool:
     def loaded(self) -> list[ModelRunner]:
         return [r for r in self.deployment.models if r.state.loaded]
 
-    async def ensure_loaded(self, runner: ModelRunner) -> None:
-        """Return when `runner` can take requests; load it (evicting others) if it is not loaded."""
+    async def ensure_loaded(self, runner: ModelRunner, *, room: int | None = None, hold_evicted: bool = False) -> None:
+        """Return when `runner` can take requests; load it if it is not loaded, first unloading the least
+        recently used idle models so that at most `room` (default max_loaded) others stay loaded."""
+        self.admit(runner)
         self.touch(runner)
         if runner.state.serving:
             return
@@ -47,13 +56,20 @@ class ModelPool:
             async with lock:  # one loader; concurrent requests wait for it
                 if runner.state.serving:
                     return
-                await self._load(runner)
+                if room is None and self.max_loaded is not None:
+                    room = self.max_loaded - 1
+                await self._load(runner, room, hold_evicted)
         finally:
             if not lock.locked():
                 self.loading.discard(runner.name)
 
-    async def _load(self, runner: ModelRunner) -> None:
-        await self._make_room(runner)
+    async def switch_to(self, runner: ModelRunner) -> None:
+        """The management API's switch: the model replaces the loaded ones (held stopped), unless
+        gateway.max_loaded leaves room for both."""
+        await self.ensure_loaded(runner, room=(self.max_loaded or 1) - 1, hold_evicted=True)
+
+    async def _load(self, runner: ModelRunner, room: int | None, hold_evicted: bool) -> None:
+        await self._make_room(runner, room, hold_evicted)
         log.info("loading %s on demand", runner.name)
         try:
             await asyncio.wait_for(runner.start(), self.load_timeout)
@@ -64,22 +80,24 @@ class ModelPool:
             raise EngineUnavailable(f"model {runner.name!r} failed to load: {exc}", retry_after=10) from exc
         self.touch(runner)
 
-    async def _make_room(self, runner: ModelRunner) -> None:
-        if self.max_loaded is None:
+    async def _make_room(self, runner: ModelRunner, room: int | None, hold_evicted: bool) -> None:
+        """Unload idle models, least recently used first, until at most `room` others are loaded."""
+        if room is None:
             return
         deadline = time.monotonic() + self.load_timeout
         while True:
             others = [r for r in self.loaded() if r is not runner]
-            if len(others) < self.max_loaded:
+            if len(others) <= room:
                 return
             idle = [r for r in others if not r.busy]
             if idle:
                 victim = min(idle, key=lambda r: self.last_used.get(r.name, 0.0))
                 log.info("unloading %s (least recently used) to load %s", victim.name, runner.name)
+                victim.held = victim.held or hold_evicted
                 await victim.stop()
                 continue
             if time.monotonic() > deadline:
-                raise QueueFull(f"all {self.max_loaded} loaded models are busy; {runner.name!r} cannot load now")
+                raise QueueFull(f"the {len(others)} loaded models are busy; {runner.name!r} cannot load now")
             await asyncio.sleep(0.1)
 
     def preload_list(self) -> list[ModelRunner]:

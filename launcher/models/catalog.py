@@ -1,26 +1,32 @@
-"""GGUF files in a folder, with what their headers say. Symlinks that leave the folder are skipped."""
+"""GGUF files in a folder, with what their headers say.
+
+Entries have the Llama Switch document's fields (`name` the file name, `path` absolute, `size` in
+bytes) and launcher's header facts beside them. Symlinks inside the folder are followed wherever they
+point (model stores and Hugging Face caches are symlink farms); a damaged file is listed with the
+reason, not hidden.
+"""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..gguf_info import GGUF_MAGIC, read_magic, summarize
 
 
 def list_gguf(folder: str | Path) -> list[dict]:
-    root = Path(folder).resolve()
+    root = Path(os.path.abspath(folder))
     out = []
     for path in sorted(root.rglob("*.gguf")):
-        real = path.resolve()
-        if not real.is_relative_to(root) or not real.is_file():
+        if not path.is_file():  # a dangling link, or a folder named *.gguf
             continue
-        entry = {"name": path.stem, "path": str(path.relative_to(root)), "size": real.stat().st_size}
+        entry = {"name": path.name, "path": str(path), "size": path.stat().st_size}
         try:
-            if read_magic(real) != GGUF_MAGIC:
+            if read_magic(path) != GGUF_MAGIC:
                 raise ValueError("no GGUF magic")
-            info = summarize(real)
+            info = summarize(path)
             entry.update(architecture=info.architecture, parameters=info.parameters,
                          quantization=info.quantization, context_length=info.context_length)
-        except (OSError, ValueError, KeyError, OverflowError) as exc:  # damaged: listed with the reason
+        except (OSError, ValueError, KeyError, OverflowError) as exc:
             entry["error"] = f"cannot read GGUF header: {exc}"
         out.append(entry)
     return out

@@ -26,6 +26,8 @@ def host_here(run_name: str) -> Host:
                 run_dir=str(cache_dir() / "run" / run_name), models_dir=str(models_dir()))
 
 
-def plan_for_here(config: Config, assumed: DeviceSet | None = None, binaries: Binaries | None = None) -> Plan:
-    return make_plan(config, lookup(assumed), binaries or resolve_binaries(config), free_ports(),
+def plan_for_here(config: Config, assumed: DeviceSet | None = None, binaries: Binaries | None = None,
+                  offline: bool = False) -> Plan:
+    """The plan on this machine; `offline` plans for another one (devices as the config lists them)."""
+    return make_plan(config, lookup(assumed, offline), binaries or resolve_binaries(config), free_ports(),
                      host_here(Path(config.file).stem))

@@ -123,6 +123,7 @@ class Plan:
     gateway_host: str
     gateway_port: int
     models: tuple[ModelPlan, ...]
+    origins: tuple = ()   # env_defaults.Origin of every setting the Llama Switch .env names can give
 
     def to_dict(self) -> dict:
         return asdict(self)

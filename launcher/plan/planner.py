@@ -8,7 +8,7 @@ the devices from 0 (CANN0.., CUDA0..), so tensor_split and main_gpu index within
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -20,7 +20,16 @@ from ..devices import VISIBLE_ENV, DeviceSet
 from ..errors import PlanError
 from ..models.embedded import model_file
 from .flags import engine_flags, python_server_flags, unsupported
-from .model import JOB_ENV, FlagIssue, ModelPlan, MpiJob, Plan, PlanFile, ProcessSpec, RankJob
+from .model import (
+    JOB_ENV,
+    FlagIssue,
+    ModelPlan,
+    MpiJob,
+    Plan,
+    PlanFile,
+    ProcessSpec,
+    RankJob,
+)
 
 LOOPBACK = "127.0.0.1"
 
@@ -35,25 +44,38 @@ class Host:
 
 
 def make_plan(config: Config, devices, binaries: Binaries, ports: Iterator[int], host: Host = Host()) -> Plan:
-    """`devices` is one DeviceSet for every model, or a function backend -> DeviceSet."""
+    """`devices` is one DeviceSet for every model, or a function backend -> DeviceSet (None: not known,
+    as with --offline: the config's device ids are planned as they are written)."""
     pick = devices if callable(devices) else (lambda backend: devices)
     models = tuple(plan_model(spec, pick(spec.devices.backend), binaries, ports, host) for spec in config.models)
-    return Plan(config.file, config.gateway.host, config.gateway.port, models)
+    return Plan(config.file, config.gateway.host, config.gateway.port, models, config.origins + binaries.origins)
 
 
-def plan_model(spec: ModelSpec, devices: DeviceSet, binaries: Binaries, ports: Iterator[int],
+def plan_model(spec: ModelSpec, devices: DeviceSet | None, binaries: Binaries, ports: Iterator[int],
                host: Host) -> ModelPlan:
+    if devices is None:
+        devices = DeviceSet(spec.devices.backend)  # unknown: nothing detected, no memory sizes
+        unknown = spec.devices.backend != "cpu"
+    else:
+        unknown = False
     ids = _device_ids(spec, devices)
     mode = spec.parallel.mode
     if mode in ("single", "layer"):
-        return _replicated(spec, [ids], devices, binaries, ports, host)
-    if mode == "replicas":
-        return _replicated(spec, _replica_groups(spec, ids), devices, binaries, ports, host)
-    if mode == "rpc":
-        return _rpc(spec, ids, binaries, next(ports), host)
-    if mode == "ep_tp":
-        return _ep_tp(spec, ids, binaries, next(ports), host)
-    raise PlanError(f"unknown parallel mode {mode!r}")
+        plan = _replicated(spec, [ids], devices, binaries, ports, host)
+    elif mode == "replicas":
+        plan = _replicated(spec, _replica_groups(spec, ids), devices, binaries, ports, host)
+    elif mode == "rpc":
+        plan = _rpc(spec, ids, binaries, next(ports), host)
+    elif mode == "ep_tp":
+        plan = _ep_tp(spec, ids, binaries, next(ports), host)
+    else:
+        raise PlanError(f"unknown parallel mode {mode!r}")
+    if unknown:
+        note = (f"planned without the target machine: {spec.devices.backend} devices {list(ids)} as the config lists "
+                "them, not checked" + ("; tensor_split is equal because device memory is unknown"
+                                       if mode == "layer" and spec.params.tensor_split is None else ""))
+        plan = replace(plan, notes=(note,) + plan.notes)
+    return plan
 
 
 def _model_path(spec: ModelSpec, host: Host) -> str:
@@ -61,12 +83,16 @@ def _model_path(spec: ModelSpec, host: Host) -> str:
 
 
 def _device_ids(spec: ModelSpec, devices: DeviceSet) -> tuple[int, ...]:
+    """The devices the model's processes use: the listed ids, else every visible one (layer split, replicas,
+    ranks), but one card for mode single."""
     if spec.devices.backend == "cpu":
         return ()
     ids = spec.devices.ids if spec.devices.ids is not None else devices.ids
     if not ids:
-        raise PlanError(f"{spec.name}: no {spec.devices.backend} devices to plan for "
-                        f"(use --assume-devices {spec.devices.backend}:N on another machine)")
+        raise PlanError(f"{spec.name}: no {spec.devices.backend} devices to plan for: list them in devices.ids, "
+                        f"or use --assume-devices {spec.devices.backend}:N on another machine")
+    if spec.parallel.mode == "single" and spec.devices.ids is None:
+        return tuple(ids[:1])
     return tuple(ids)
 
 

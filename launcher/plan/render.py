@@ -19,6 +19,9 @@ def command_line(proc: ProcessSpec) -> str:
 def to_shell(plan: Plan) -> str:
     out = [f"# plan for {plan.config_file}",
            f"# gateway: http://{plan.gateway_host}:{plan.gateway_port}/v1 (runs inside launch)"]
+    if any(o.source == "the environment" for o in plan.origins):  # a Llama Switch .env is in use: say it all
+        out.append("# settings of the Llama Switch .env names (the config overrides the environment):")
+        out += [f"#   {o.env_name:<18} {o.setting:<13} {o.value}  <- {o.source}" for o in plan.origins]
     for model in plan.models:
         out += ["", f"# model {model.name!r} (accepted names: {', '.join(model.aliases)}), mode {model.mode}"]
         for note in [i.format() for i in model.flag_issues] + list(model.notes):

@@ -31,18 +31,23 @@ class Deployment:
         runner = ModelRunner(plan, spec, self._processes, self.events.emit, self._sleep)
         self._runners.append(runner)
         for name in plan.aliases:
-            self._by_name.setdefault(name, runner)
+            self._by_name.setdefault(name.casefold(), runner)
         self.events.emit(Event(EventKind.ADDED, runner.name, runner.state))
         return runner
 
     async def remove(self, runner: ModelRunner) -> None:
         await runner.stop()
+        self.detach(runner)
+
+    def detach(self, runner: ModelRunner) -> None:
+        """Take a model out of the deployment (the caller stops it)."""
         self._runners.remove(runner)
         self._by_name = {k: v for k, v in self._by_name.items() if v is not runner}
         self.events.emit(Event(EventKind.REMOVED, runner.name, runner.state))
 
     def find(self, name: str) -> ModelRunner | None:
-        return self._by_name.get(name)
+        """By alias, file name or stem, case-insensitively (`DeepSeek-V2-Lite` finds `deepseek-v2-lite`)."""
+        return self._by_name.get(name.casefold())
 
     def resolve(self, name) -> ModelRunner:
         """The model a request names: alias, file name or stem. Never falls back to another model."""
@@ -52,7 +57,7 @@ class Deployment:
             raise BadRequest("`model` is required when several models are served", param="model")
         if not isinstance(name, str):
             raise BadRequest("`model` must be a string", param="model")
-        runner = self._by_name.get(name)
+        runner = self.find(name)
         if runner is None:
             known = ", ".join(sorted(r.name for r in self._runners))
             raise ModelNotFound(f"model {name!r} does not exist; served models: {known}", param="model")

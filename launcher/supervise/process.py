@@ -21,8 +21,8 @@ import httpx
 from ..errors import StartError
 from ..plan.model import JOB_ENV, ProcessSpec
 from .children import die_with_parent
+from .proctree import kill_marked
 from .states import ProcessState
-from .sweep import kill_marked
 
 
 class Process(Protocol):

@@ -51,6 +51,7 @@ class ModelRunner:
         self.state = ModelState.STOPPED
         self.restarts = 0
         self.pending = 0  # requests between routing and reaching an engine (pins the model against eviction)
+        self.held = False  # stopped through the management API: not loaded on demand until switched to again
         self.last_error = ""
         self.started_at: float | None = None
         self.upstreams: list[Upstream] = []

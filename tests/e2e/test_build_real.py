@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import openai
 import pytest
@@ -61,6 +62,8 @@ def test_k_quant_model_on_cann_gets_a_warning(gemma):
     result = load_source(text, "x.yaml", assume=parse_assumed("cann:1"))
     [w] = result.warnings
     assert "Q4_K_M" in w.message and "run on the CPU" in w.message and w.warning
+    assert w.hint == f"make a Q8_0 copy and serve that: launch quantize {gemma} " \
+                     f"{gemma.parent / 'gemma-3-270m-Q8_0.gguf'} q8_0"
 
 
 ENGINE_SCRIPT = """
@@ -86,3 +89,55 @@ def test_llama_cpp_engine_generates_in_process_on_launchers_own_build(built, gem
     assert out["lib"].startswith(str(built.bin_dir))
     assert out["text"].strip() and out["finish"] == "length" and out["tokens"] == 8
     assert len(out["pieces"]) > 1 and "".join(out["pieces"]) == out["text"]  # greedy: streaming changes nothing
+
+
+@pytest.mark.parametrize("qtype", ["q8_0", "q4_0"])
+def test_quantize_gemma_then_serve_the_copy(tmp_path, run_launch, start_launch, gemma, qtype):
+    """The integration guide's quantize step, with launcher's own llama-quantize: CANN runs Q8_0/Q4_0."""
+    from launcher.gguf_info import summarize
+    from launcher.net import free_ports
+    out = tmp_path / f"gemma-{qtype}.gguf"
+    res = run_launch("quantize", str(gemma), str(out), qtype, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(f"wrote {out}") and summarize(out).quantization == qtype.upper()
+    assert "already quantized; requantizing loses some quality" in res.stderr  # Gemma ships as Q4_K_M
+    again = run_launch("quantize", str(gemma), str(out), qtype)
+    assert again.returncode == 1 and "does not overwrite" in again.stderr
+    port = next(free_ports())
+    start_launch(["serve", str(out), "--name", "quantized", "--n-ctx", "512", "--n-parallel", "1", "--port",
+                  str(port)], port)
+    c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0, timeout=60)
+    assert c.completions.create(model="quantized", prompt="The capital of France is", max_tokens=4).choices[0].text
+
+
+def test_quantize_names_the_types_it_knows(run_launch, gemma, tmp_path):
+    res = run_launch("quantize", str(gemma), str(tmp_path / "x.gguf"), "q8")
+    assert res.returncode == 1 and "unknown quantization type 'q8'" in res.stderr and "Q8_0" in res.stderr
+    assert not (tmp_path / "x.gguf").exists() and not (tmp_path / "x.gguf.partial").exists()
+
+
+def test_non_editable_install_lists_builds_and_plans(tmp_path, built):
+    """`pip install .` (not -e): the schema and cmake/ come with the package, and the installed launch finds
+    the same cached build (its cache key reads the installed cmake files)."""
+    import sysconfig
+    root = Path(__file__).resolve().parents[2]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q", "--no-deps", str(root)],
+                         capture_output=True, text=True, timeout=600)
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    # Dependencies from this environment (no download): its site-packages after the new one's launcher.
+    env = {**os.environ, "PYTHONPATH": sysconfig.get_paths()["purelib"]}
+    where = subprocess.run([str(venv / "bin/python"), "-c", "import launcher\nfrom launcher.build.recipe import "
+                            "cmake_dir\nprint(launcher.__file__)\nprint(cmake_dir())"], capture_output=True, text=True,
+                           env=env, cwd=tmp_path)
+    package, cmake = where.stdout.splitlines()
+    assert package.startswith(f"{venv}/lib/") and cmake == str(venv / "share/launcher/cmake")
+    listing = subprocess.run([str(venv / "bin/launch"), "build", "--list"], capture_output=True, text=True, env=env,
+                             cwd=tmp_path)
+    assert listing.returncode == 0 and built.key in listing.stdout
+    plan = subprocess.run([str(venv / "bin/launch"), "plan", "--offline", "--config",
+                           str(root / "configs/config_gemma3_270m_cpu.yaml")], capture_output=True, text=True, env=env,
+                          cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert f"{built.bin_dir}/llama-server --model" in plan.stdout

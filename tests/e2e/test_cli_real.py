@@ -1,6 +1,8 @@
 """Tier 2: the operator commands against a real running gateway and the real build."""
 import json
 
+import httpx
+
 from tests.e2e.conftest import GEMMA
 
 
@@ -16,6 +18,9 @@ def test_launch_status_and_bench_serve_against_a_running_gateway(launch, run_lau
     assert st.returncode == 0, st.stderr
     [model] = json.loads(st.stdout)
     assert model["model_name"] == "gemma" and model["state"] == "ready" and model["process_id"]
+    # no models_dir: /api/v1 lists the folder of the configured model, as `make serve` does with Gemma
+    listed = httpx.get(run.url + "/api/v1/models").json()
+    assert listed["message"].startswith("Found ") and "gemma-3-270m-Q4_K_M.gguf" in [m["name"] for m in listed["data"]]
     out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
     res = run_launch("bench", "serve", "--config", cfg, "--concurrency", "1,2", "--requests", "2",
                      "--max-tokens", "8", "--json", str(out_json), "--png", str(out_png), timeout=300)

@@ -1,11 +1,13 @@
 """Tier 2: two real models, on-demand loading with LRU, /api/v1 against live processes, real llama-bench."""
 import os
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from launcher.bench.launched import alive, wait_for
+from launcher.bench.launched import wait_for
+from launcher.supervise.proctree import alive
 
 TWO = """models_dir: models
 gateway: {max_loaded: 1, load_timeout: 180}
@@ -54,25 +56,28 @@ def test_switch_status_and_stop_through_the_api(launch, models_dir):
     run = launch(TWO)
     r = api(run, "POST", "/model/switch", json={"model_path": "gemma-b.gguf",
                                                "config": {"model_alias": "switched", "n_ctx": 512}})
-    assert r.status_code == 200, r.text
-    st = r.json()["data"]
-    assert st["running"] and st["state"] == "ready" and st["model_name"] == "switched"
+    assert r.status_code == 200 and r.json()["message"] == "Model switch initiated", r.text
+    status = lambda: api(run, "GET", "/model/status", params={"model_name": "switched"}).json()["data"]  # noqa: E731
+    assert wait_for(lambda: status()["state"] == "ready", 120, 0.25)
+    st = status()
+    assert st["running"] and st["model_name"] == "switched"
     assert st["model_path"] == str(models_dir / "gemma-b.gguf")
     pid = st["process_id"]
     with open(f"/proc/{pid}/cmdline", "rb") as fh:
         assert b"\0--ctx-size\x00512\0" in fh.read()
-    assert st["memory_mib"] > 50 and st["port"] and st["start_time"]
+    assert st["host_rss_mib"] > 50 and st["port"] and st["start_time"].endswith("Z")
     models = {m["model_name"]: m for m in api(run, "GET", "/model/status").json()["data"]}
     assert models["gemma-a"]["state"] == "stopped"  # max_loaded 1: switching evicted it
     out = openai.OpenAI(base_url=run.url + "/v1", api_key="x", max_retries=0).completions.create(
         model="switched", prompt="Hi", max_tokens=2)
     assert out.choices
     stop = api(run, "POST", "/model/stop", json={"model_name": "switched"}).json()
-    assert stop["success"] and stop["data"]["state"] == "stopped"
+    assert stop == {"success": True, "message": "Model stopped", "data": None, "error": ""}
     assert wait_for(lambda: not alive(pid), 5)
 
 
-@pytest.mark.parametrize("bad", ["../outside.gguf", "/etc/passwd", "link-out.gguf", "models/../../outside.gguf"])
+@pytest.mark.parametrize("bad", ["../outside.gguf", "/etc/passwd", str(Path("/tmp") / "outside.gguf"),
+                                 "models/../../outside.gguf"])
 def test_traversal_attempts_are_refused(launch, models_dir, bad):
     run = launch(TWO)
     r = api(run, "POST", "/model/switch", json={"model_path": bad, "config": {}})
@@ -81,12 +86,14 @@ def test_traversal_attempts_are_refused(launch, models_dir, bad):
 
 def test_models_listing_and_a_real_llama_bench_task(launch, models_dir):
     run = launch(TWO)
-    files = api(run, "GET", "/models").json()["data"]
-    assert {f["name"] for f in files} == {"gemma-a", "gemma-b"}  # the escaping symlink is not listed
-    assert all(f["architecture"] == "gemma3" and f["quantization"] == "Q4_K_M" for f in files)
+    files = {f["name"]: f for f in api(run, "GET", "/models").json()["data"]}
+    assert set(files) == {"gemma-a.gguf", "gemma-b.gguf", "link-out.gguf"}  # a symlink inside is followed
+    assert "error" in files["link-out.gguf"]  # ... and a damaged file is listed with the reason
+    assert all(files[n]["architecture"] == "gemma3" and files[n]["quantization"] == "Q4_K_M"
+               for n in ("gemma-a.gguf", "gemma-b.gguf"))
     r = api(run, "POST", "/benchmark", json={"model_path": "gemma-a.gguf", "n_prompt": 32, "n_gen": 8,
                                             "repetitions": 1, "threads": 2})
-    assert r.status_code == 202
+    assert r.status_code == 200
     task = r.json()["data"]["task_id"]
     assert api(run, "POST", "/benchmark", json={"model_path": "gemma-a.gguf"}).status_code == 409
     status = lambda: api(run, "GET", "/benchmark/status", params={"task_id": task}).json()["data"]  # noqa: E731

@@ -4,7 +4,13 @@ from pathlib import Path
 import pytest
 
 from launcher.build.cache import build_key
-from launcher.build.recipe import BuildRequest, cann_graph_flag, has_fork_server, preflight, recipe
+from launcher.build.recipe import (
+    BuildRequest,
+    cann_graph_flag,
+    has_fork_server,
+    preflight,
+    recipe,
+)
 
 CANN_LISTS = 'option(USE_ACL_GRAPH "Enable CANN graph execution (ACL graph mode)" OFF)\n'
 
@@ -32,7 +38,7 @@ def test_cann_recipe_sets_backend_soc_and_graph_flag(tmp_path):
     assert str(rec.preset).endswith("cmake/cann.cmake") and rec.configure[5:7] == ("-C", str(rec.preset))
     assert "-DSOC_TYPE=Ascend910B3" in rec.configure and "-DUSE_ACL_GRAPH=ON" in rec.configure
     assert "GGML_NATIVE" not in conf and "amx" not in conf
-    assert rec.build[-4:] == ("--target", "llama-server", "ggml-rpc-server", "llama-bench")
+    assert rec.build[-5:] == ("--target", "llama-server", "ggml-rpc-server", "llama-bench", "llama-quantize")
     cann_cmake = rec.preset.read_text()
     assert "set(GGML_CANN ON" in cann_cmake
 
@@ -101,3 +107,18 @@ def test_smoke_test_names_sigill_when_the_server_crashes(tmp_path):
     with pytest.raises(BuildError, match="SIGILL") as err:
         smoke_test(server, tmp_path / "m.gguf", tmp_path / "log", timeout=20)
     assert "tilezero" in err.value.log_tail
+
+
+def test_fork_tree_needs_mpicxx_and_refuses_bisheng(tmp_path):
+    req = BuildRequest("cann", tree(tmp_path, fork=True), "v", soc_type="Ascend910B3")
+    env = {"ASCEND_TOOLKIT_HOME": str(tmp_path), "CC": "/usr/local/Ascend/bisheng", "CXX": "bisheng"}
+    problems = preflight(req, env, lambda n: None if n == "mpicxx" else f"/usr/bin/{n}")
+    assert any("mpicxx" in p for p in problems)
+    assert sum("Bisheng compiler is not supported" in p and "no MPI support" in p for p in problems) == 2
+    assert preflight(req, {"ASCEND_TOOLKIT_HOME": str(tmp_path)}, which_all) == []
+
+
+def test_cann_preset_builds_as_the_ascend_guide_does(tmp_path):
+    text = recipe(BuildRequest("cann", tree(tmp_path), "v"), tmp_path / "b").preset.read_text()
+    for line in ('set(GGML_CANN ON', 'set(CMAKE_C_FLAGS "-O2"', 'set(CMAKE_CXX_FLAGS "-O2"', 'set(GGML_CUDA OFF'):
+        assert line in text

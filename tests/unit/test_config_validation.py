@@ -99,3 +99,31 @@ def test_readme_config_reference_is_up_to_date():
     from launcher.docs import render_readme
     readme = (ROOT / "README.md").read_text()
     assert render_readme(readme) == readme, "README is stale: run python -m launcher.docs"
+
+
+def test_ep_tp_without_ids_takes_every_assumed_npu_one_rank_each():
+    from launcher.devices import parse_assumed
+    text = ("model: m.gguf\nengine: {flavor: ascend-fork}\ndevices: {backend: cann}\n"
+            "parallel: {mode: ep_tp, ranks: 2, tp_size: 2, ep_size: 2}\n")
+    load_source(text, "x.yaml", offline=True, assume=parse_assumed("cann:2"))
+    with pytest.raises(ConfigError, match=r"ranks is 2 but the job has 8 NPUs \(every assumed one\)"):
+        load_source(text, "x.yaml", offline=True, assume=parse_assumed("cann:8"))
+    explicit = text.replace("ranks: 2,", "ranks: 2, devices_per_rank: 4,")
+    assert load_source(explicit, "x.yaml", offline=True, assume=parse_assumed("cann:8")).config.models[0] \
+        .parallel.devices_per_rank == 4
+
+
+def test_keys_the_fork_guide_does_not_document_get_a_warning():
+    text = "model: m.gguf\nengine: {flavor: ascend-fork}\nflash_attn: on\njinja: true\nn_ctx: 4096\nenable_mla: true\n"
+    warnings = load_source(text, "x.yaml", offline=True).warnings
+    assert sorted(w.dotted for w in warnings) == ["flash_attn", "jinja"]
+    assert all("not among the keys the Ascend fork's guide documents" in w.message for w in warnings)
+    assert load_source(text.replace("ascend-fork", "upstream").replace("enable_mla: true\n", ""), "x.yaml",
+                       offline=True).warnings == ()
+
+
+def test_presample_count_minus_one_disables_it_as_the_guide_says():
+    cfg = load_source("model: m.gguf\nengine: {flavor: ascend-fork}\npresample_count: -1\n", "x.yaml",
+                      offline=True).config
+    assert cfg.models[0].params.presample_count == -1
+    assert "-1 disables" in schema()["$defs"]["model_settings"]["properties"]["presample_count"]["description"]

@@ -24,9 +24,10 @@ def assert_openai(resp: httpx.Response, status: int, code: str) -> dict:
 def assert_management(resp: httpx.Response, status: int, code: str) -> dict:
     body = resp.json()
     assert resp.status_code == status, resp.text
-    assert set(body) == {"success", "message", "data", "error"}, body
+    assert {"success", "message", "data", "error"} <= set(body) <= {"success", "message", "data", "error", "code",
+                                                                    "param"}, body
     assert body["success"] is False and body["data"] is None and body["message"], body
-    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"], str) and body["error"] and body["code"] == code, body
     return body
 
 

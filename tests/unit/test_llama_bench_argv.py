@@ -1,7 +1,13 @@
 """Tier 1: the Llama Switch benchmark parameters map onto the pinned llama-bench's flags exactly."""
 import pytest
 
-from launcher.bench.llama_bench import PARAMS, BenchParams, bench_command, parse_rows, summarize
+from launcher.bench.llama_bench import (
+    PARAMS,
+    BenchParams,
+    bench_command,
+    parse_rows,
+    summarize,
+)
 from launcher.errors import LauncherError
 
 # The document's full benchmark body (004, "启动基准测试"), every one of its 27 parameters.
@@ -59,8 +65,11 @@ def test_bad_parameters_are_refused(bad):
 
 
 def test_results_parse_from_every_format_llama_bench_prints():
-    json_text = 'log line\n[\n  {"n_prompt": 8, "n_gen": 0, "avg_ts": 367.4, "stddev_ts": 0.1}\n]\n'
-    assert parse_rows("json", json_text)[0]["avg_ts"] == 367.4  # with -v, log lines share the stream
+    # as llama-bench prints it with -v and progress: 1 (progress glued to the end of a JSON line)
+    json_text = ('load_tensors: a log line\n[\nllama-bench: benchmark 1/2: starting\n  {"n_prompt": 8, "n_gen": 0,\n'
+                 '  "avg_ts": 367.4, "stddev_ts": 0.1}llama-bench: benchmark 2/2: starting\nprint_info: a log {line}\n,\n'
+                 '  {"n_prompt": 0, "n_gen": 4, "avg_ts": 70.0, "stddev_ts": 0.2}\n]\n')
+    assert [r["avg_ts"] for r in parse_rows("json", json_text)] == [367.4, 70.0]
     assert parse_rows("csv", "n_prompt,n_gen,avg_ts\n8,0,367.4\n")[0] == {"n_prompt": 8, "n_gen": 0, "avg_ts": 367.4}
     md = ("| model | size | params | backend | threads | test | t/s |\n| --- | ---: | ---: | --- | ---: | ---: | ---: |\n"
           "| gemma3 270M Q4_K - Medium | 235.16 MiB | 268.10 M | CPU | 2 | pp8 | 367.45 ± 0.00 |\n")

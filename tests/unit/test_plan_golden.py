@@ -31,9 +31,10 @@ CASES = {
 PLAN_CONFIGS = sorted((ROOT / "tests" / "plan_configs").glob("*.yaml"))
 
 
-def render(path: Path, assume: str) -> str:
+def render(path: Path, assume: str | None) -> str:
+    """`launch plan --offline [--assume-devices ASSUME]`, with fixed binaries, ports and host."""
     env = {"MODEL_DIR": "/data/models", "ASCEND_LLAMA_BIN": "/opt/llama-ascend/bin"}
-    devices = parse_assumed(assume)
+    devices = parse_assumed(assume) if assume else None
     cfg = load_config(path, offline=True, assume=devices, env=env).config
     plan = make_plan(cfg, devices, BINARIES, itertools.count(30001), HOST)
     text = to_shell(plan).replace(str(ROOT), "<repo>")
@@ -52,6 +53,35 @@ def check(name: str, text: str) -> None:
 def test_shipped_config_plan_matches_golden(name):
     check(name, render(ROOT / "configs" / f"{name}.yaml", CASES[name]))
 
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_shipped_config_offline_plan_matches_golden(name):
+    """--offline without --assume-devices: the config's device ids as written, equal shares, a note."""
+    check(f"{name}.offline", render(ROOT / "configs" / f"{name}.yaml", None))
+
+
+def test_every_shipped_config_has_golden_plans_in_both_modes():
+    assert {p.stem for p in (ROOT / "configs").glob("*.yaml")} == set(CASES)
+
+
+def test_single_mode_without_ids_takes_one_card_of_eight():
+    from launcher.config import load_source
+    text = "model: m.gguf\ndevices: {backend: cann}\nparallel: {mode: single}\nmain_gpu: 0\n"
+    cfg = load_source(text, "x.yaml", offline=True, assume=parse_assumed("cann:8")).config
+    [proc] = make_plan(cfg, parse_assumed("cann:8"), BINARIES, itertools.count(1), HOST).models[0].processes
+    assert proc.env == (("ASCEND_RT_VISIBLE_DEVICES", "0"),) and proc.devices == (0,)
+    assert "--split-mode" not in proc.argv and "--tensor-split" not in proc.argv
+    layer = load_source(text.replace("single", "layer"), "x.yaml", offline=True, assume=parse_assumed("cann:8")).config
+    [proc] = make_plan(layer, parse_assumed("cann:8"), BINARIES, itertools.count(1), HOST).models[0].processes
+    assert proc.devices == tuple(range(8)) and "--tensor-split 1,1,1,1,1,1,1,1" in " ".join(proc.argv)
+
+
+def test_offline_plan_of_npu_config_without_ids_says_what_to_give(run_launch, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: m.gguf\ndevices: {backend: cann}\nparallel: {mode: layer}\n")
+    res = run_launch("plan", "--offline", "--config", str(cfg))
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "list them in devices.ids, or use --assume-devices cann:N" in res.stderr
 
 @pytest.mark.parametrize("path", PLAN_CONFIGS, ids=lambda p: p.stem)
 def test_parallel_layout_plan_matches_golden(path):

@@ -156,3 +156,8 @@ def test_deployment_resolves_aliases_and_never_falls_back():
         dep.resolve("gamma")
     assert getattr(err.value, "code", "") == "model_not_found"
     assert [e.kind for e in events] == [EventKind.ADDED, EventKind.ADDED]
+
+
+def test_model_names_match_case_insensitively():
+    dep, (a,), _, _, _ = deployment_with("deepseek-v2-lite")
+    assert dep.resolve("DeepSeek-V2-Lite") is a and dep.find("DEEPSEEK-v2-LITE") is a
