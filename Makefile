@@ -8,7 +8,7 @@ STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | 
 CONFIG  ?= configs/config_gemma3_270m_cpu.yaml
 PYTEST_ARGS ?=
 
-.PHONY: install build serve test test-fast bench clean
+.PHONY: install build serve test test-fast bench clean proto
 
 $(STAMP):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: build
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not real" $(PYTEST_ARGS)
+
+# The KServe v2 gRPC messages module is checked in; regenerate it after editing the .proto (a test compares).
+proto: install
+	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. launcher/gateway/kserve/grpc_predict_v2.proto
 
 clean:
 	rm -rf $(VENV) *.egg-info

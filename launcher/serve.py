@@ -67,8 +67,9 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
     logging.basicConfig(level=logging.INFO, format="[launcher] %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health poll is noise
     gw = config.gateway
-    if port_in_use(gw.host, gw.port):  # before anything starts
-        raise StartError(f"port {gw.port} on {gw.host} is already in use: stop what runs there or set `port:`")
+    for port, key in ((gw.port, "port"), (gw.grpc_port, "gateway.grpc_port")):
+        if port and port_in_use(gw.host, port):  # before anything starts
+            raise StartError(f"port {port} on {gw.host} is already in use: stop what runs there or set `{key}:`")
     keys = load_keys(gw)
     ensure_models(config)
     binaries = binaries or prepare_binaries(config)

@@ -45,6 +45,15 @@ def chunked(data: bytes) -> bytes:
     return b"%x\r\n" % len(data) + data + b"\r\n"
 
 
+def final_event(kind: str, n: int) -> bytes:
+    """llama-server's last chunk: no text, the finish reason, the token counts."""
+    choice = {"index": 0, "delta": {}, "finish_reason": "length"} if kind == "chat" else \
+        {"index": 0, "text": "", "finish_reason": "length"}
+    data = {"choices": [choice], "object": "chat.completion.chunk" if kind == "chat" else "text_completion",
+            "model": "fake", "usage": {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": 3 + n}}
+    return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+
 def event_template(kind: str) -> tuple[bytes, bytes]:
     """An SSE event carrying the text `t<i> ` as (before i, after i): one join per chunk, no JSON encoding."""
     if kind == "chat":
@@ -154,7 +163,7 @@ class FakeEngine:
             if self.args.delay:
                 await asyncio.sleep(self.args.delay)
         if not self.args.truncate:
-            writer.write(chunked(b"data: [DONE]\n\n"))
+            writer.write(chunked(final_event(kind, n) + b"data: [DONE]\n\n"))
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         self.stats["completed"] += 1

@@ -16,6 +16,7 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import Awaitable, Callable
 
 from ..errors import LauncherError
 from ..net import free_ports
@@ -47,31 +48,38 @@ def fake_engine_extra(tmp: Path) -> str:
     return f"engine: {{binary: {wrapper}}}"
 
 
-def compare(a_url: str, b_url: str, concurrency: int, rounds: int, requests: int, max_tokens: int) -> dict:
+Load = Callable[[int, int, int], Awaitable[Summary]]  # (concurrency, requests, max_tokens) -> a measurement
+
+
+def openai_load(url: str, model: str = "gemma") -> Load:
+    return lambda c, n, tokens: run_load(url, model, c, n, max_tokens=tokens)
+
+
+def compare(a: Load, b: Load, concurrency: int, rounds: int, requests: int, max_tokens: int) -> dict:
     """B relative to A: median of per-round tokens/s ratios and of TTFT p50 differences."""
     ratios, ttft_deltas, rows = [], [], []
     for r in range(rounds):
-        order = [("a", a_url), ("b", b_url)] if r % 2 == 0 else [("b", b_url), ("a", a_url)]
+        order = [("a", a), ("b", b)] if r % 2 == 0 else [("b", b), ("a", a)]
         got: dict[str, Summary] = {}
-        for label, url in order:
-            got[label] = asyncio.run(run_load(url, "gemma", concurrency, requests, max_tokens=max_tokens))
-        a, b = got["a"], got["b"]
-        if a.errors or b.errors:
-            raise LauncherError(f"errors during the benchmark: A {a.errors}, B {b.errors}")
-        ratios.append(b.tokens_per_s / a.tokens_per_s)
-        ttft_deltas.append(b.ttft_p50 - a.ttft_p50)
-        rows.append({"round": r, "a": a.row(), "b": b.row()})
+        for label, load in order:
+            got[label] = asyncio.run(load(concurrency, requests, max_tokens))
+        sa, sb = got["a"], got["b"]
+        if sa.errors or sb.errors:
+            raise LauncherError(f"errors during the benchmark: A {sa.errors}, B {sb.errors}")
+        ratios.append(sb.tokens_per_s / sa.tokens_per_s)
+        ttft_deltas.append(sb.ttft_p50 - sa.ttft_p50)
+        rows.append({"round": r, "a": sa.row(), "b": sb.row()})
     return {"concurrency": concurrency, "ratio_median": statistics.median(ratios),
             "ratios": [round(x, 3) for x in ratios], "ttft_added_ms_median": statistics.median(ttft_deltas) * 1000,
             "a_tokens_per_s": statistics.median(x["a"]["tokens_per_s"] for x in rows),
             "b_tokens_per_s": statistics.median(x["b"]["tokens_per_s"] for x in rows), "rounds": rows}
 
 
-def measure(a_url: str, b_url: str, what: str, args, min_requests: int) -> list[dict]:
+def measure(a: Load, b: Load, what: str, args, min_requests: int) -> list[dict]:
     """B relative to A at each concurrency level of `args`, printed as it goes."""
     out = []
     for c in [int(x) for x in args.concurrency.split(",")]:
-        res = compare(a_url, b_url, c, args.rounds, args.requests or max(min_requests, 2 * c), args.max_tokens)
+        res = compare(a, b, c, args.rounds, args.requests or max(min_requests, 2 * c), args.max_tokens)
         res["what"] = what
         out.append(res)
         _print(res)
@@ -83,12 +91,13 @@ def main(args) -> int:
     extra = DEFAULT_LAYOUT + "\n" + (fake_engine_extra(tmp) if args.fake else "")
     report: dict = {"engine": "fast fake engine" if args.fake else "llama-server (Gemma 3 270M, CPU)", "results": []}
     with gemma_launched(extra, tmp) as (gateway, engine):
-        report["results"] += measure(engine, gateway, "gateway / direct engine", args, min_requests=4)
+        report["results"] += measure(openai_load(engine), openai_load(gateway), "gateway / direct engine", args,
+                                     min_requests=4)
     if args.peer and not args.fake:
         with gemma_launched(DEFAULT_LAYOUT + "\nengine: {kind: llama-cpp-python}", tmp) as (_, peer):
             with gemma_launched(DEFAULT_LAYOUT, tmp) as (gateway, _):
-                report["results"] += measure(peer, gateway, "launcher gateway + llama-server / llama-cpp-python "
-                                             "server direct", args, min_requests=4)
+                report["results"] += measure(openai_load(peer), openai_load(gateway), "launcher gateway + "
+                                             "llama-server / llama-cpp-python server direct", args, min_requests=4)
     if args.json:
         print(json.dumps(report, indent=1))
     return 0
@@ -102,8 +111,27 @@ def layouts(args) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="launcher-bench-"))
     with gemma_launched(a_extra, tmp) as (a_url, _):
         with gemma_launched(b_extra, tmp) as (b_url, _):
-            report = measure(a_url, b_url, "replicas=2 (n_parallel 4 each) / one engine (n_parallel 8)", args,
-                             min_requests=0)
+            report = measure(openai_load(a_url), openai_load(b_url),
+                             "replicas=2 (n_parallel 4 each) / one engine (n_parallel 8)", args, min_requests=0)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    return 0
+
+
+def protocols(args) -> int:
+    """KServe v2 streams (REST infer_stream, gRPC ModelStreamInfer) against the OpenAI stream, same engine."""
+    tmp = Path(tempfile.mkdtemp(prefix="launcher-bench-"))
+    grpc_port = next(free_ports())
+    extra = f"{DEFAULT_LAYOUT}\ngateway: {{grpc_port: {grpc_port}}}"
+    report: dict = {"engine": "llama-server (Gemma 3 270M, CPU)", "results": []}
+    with gemma_launched(extra, tmp) as (gateway, _):
+        openai = openai_load(gateway)
+        rest = lambda c, n, tokens: run_load(gateway, "gemma", c, n, max_tokens=tokens, protocol="kserve")  # noqa: E731
+        grpc = lambda c, n, tokens: run_load(gateway, "gemma", c, n, max_tokens=tokens, protocol="grpc",  # noqa: E731
+                                             grpc_target=f"127.0.0.1:{grpc_port}")
+        report["results"] += measure(openai, rest, "KServe REST infer_stream / OpenAI stream", args, min_requests=4)
+        report["results"] += measure(openai, grpc, "KServe gRPC ModelStreamInfer / OpenAI stream", args,
+                                     min_requests=4)
     if args.json:
         print(json.dumps(report, indent=1))
     return 0
@@ -121,6 +149,10 @@ def register(sub) -> None:
     p.add_argument("--peer", action="store_true", help="also compare with llama-cpp-python's server")
     _ab_options(p, concurrency="1,4", requests_help="per measurement (default 2 x concurrency, min 4)")
     p.set_defaults(func=main)
+
+    k = sub.add_parser("protocols", help="KServe v2 REST and gRPC streams vs the OpenAI stream, same engine")
+    _ab_options(k, concurrency="1,4", requests_help="per measurement (default 2 x concurrency, min 4)")
+    k.set_defaults(func=protocols)
 
     q = sub.add_parser("replicas", help="replicas=2 vs one engine, both behind the gateway")
     _ab_options(q, concurrency="8", requests_help="per measurement (default 2 x concurrency)")

@@ -18,6 +18,7 @@ from ..binaries import help_text
 from ..build import all_builds, ensure_build, make_request, request_for
 from ..build.recipe import LLAMA_QUANTIZE
 from ..config import load_config, load_source
+from ..config.anyserve import document_defaults, gpu_layers
 from ..config.schema import annotated, property_schema
 from ..errors import BuildError, LauncherError
 from ..gguf_info import summarize
@@ -46,7 +47,8 @@ def register(sub) -> None:
         s.add_argument(option, dest=key, type=_option_type(key), help=property_schema((key,)).get("description"))
     s.add_argument("--backend", choices=["cpu", "cann", "cuda"], default="cpu")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--port", type=int, default=document_defaults()["port"], help="HTTP: OpenAI and KServe v2 REST")
+    s.add_argument("--grpc-port", type=int, help="KServe v2 gRPC (off unless given)")
     s.set_defaults(func=serve)
 
     q = sub.add_parser("quantize", help="requantize a GGUF with launcher's llama-quantize (CANN runs Q8_0/Q4_0)")
@@ -147,11 +149,16 @@ def serve_config(path: str) -> int:
 
 
 def quick_config_text(args) -> str:
-    """`launch serve MODEL.gguf --n-ctx ...` as the YAML it stands for: same validation, same path."""
+    """`launch serve MODEL.gguf --n-ctx ...` as the YAML it stands for: same validation, same path. What is
+    not given takes the anyserve document's default (n_ctx 2048, n_batch 512, every layer offloaded)."""
     data = {"model": str(args.model), "port": args.port, "hostname": args.host, "devices": {"backend": args.backend}}
+    defaults = document_defaults()
     for key in annotated("x-serve-option"):
-        if getattr(args, key) is not None:
-            data[key] = getattr(args, key)
+        value = getattr(args, key) if getattr(args, key) is not None else defaults.get(key)
+        if value is not None:
+            data[key] = gpu_layers(value) if key == "n_gpu_layers" else value
+    if args.grpc_port:
+        data["gateway"] = {"grpc_port": args.grpc_port}
     return yaml.safe_dump(data, sort_keys=False)
 
 

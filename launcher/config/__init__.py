@@ -15,6 +15,7 @@ from typing import Mapping
 
 from ..devices import DeviceSet, lookup
 from ..errors import ConfigError
+from .anyserve import from_anyserve, is_anyserve
 from .convert import base_dir, to_config
 from .document_checks import document_checks
 from .env_defaults import apply_env_defaults
@@ -35,7 +36,11 @@ class LoadResult:
 
 def load_config(path: str | Path, *, offline: bool = False, assume: DeviceSet | None = None,
                 env: Mapping[str, str] | None = None) -> LoadResult:
-    return validate_source(load_file(path, env), offline=offline, assume=assume, env=env)
+    """A launcher config, or the anyserve llama.cpp worker's YAML (it has `model_path`), converted."""
+    src = load_file(path, env)
+    if is_anyserve(src):
+        src = from_anyserve(src)
+    return validate_source(src, offline=offline, assume=assume, env=env)
 
 
 def load_source(text: str, file: str = "<string>", **kw) -> LoadResult:

@@ -36,6 +36,10 @@ def document_checks(src: Source) -> list[Problem]:
                                      hint="model names match case-insensitively: give each model its own "
                                           "model_alias"))
             names.setdefault(name.casefold(), (v.index, name))
+    grpc_port = get(d, "gateway", "grpc_port", kind=int)
+    if grpc_port is not None and grpc_port == (get(d, "port", kind=int) or 8080):
+        out.append(src.problem(("gateway", "grpc_port"), "gateway.grpc_port is the gateway's HTTP port too",
+                               value=grpc_port, hint="give gRPC a port of its own (Triton uses 8001)"))
     host = get(d, "hostname", kind=str)
     keys = any(get(d, "gateway", k) for k in ("api_keys", "api_key_file", "api_key_env"))
     if host not in LOCAL_HOSTS and not keys:

@@ -110,6 +110,7 @@ class Engine:
 class Gateway:
     host: str = "127.0.0.1"
     port: int = 8080
+    grpc_port: int | None = None    # KServe v2 gRPC, on the same host; off when unset
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     api_key_file: str | None = None
     api_key_env: str | None = None

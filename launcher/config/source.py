@@ -30,6 +30,7 @@ class Source:
     lines: dict = field(default_factory=dict)  # Path_ -> (line, column), 1-based
     problems: list = field(default_factory=list)
     from_env: dict = field(default_factory=dict)  # Path_ -> environment variable a default came from
+    renamed: dict = field(default_factory=dict)   # Path_ -> how the file wrote it (another format's key)
 
     def where(self, path: Path_) -> tuple[int, int]:
         """Line of `path`, or of its nearest ancestor that has one."""
@@ -41,6 +42,10 @@ class Source:
     def problem(self, path: Path_, message: str, *, value: Any = None, hint: str = "",
                 warning: bool = False) -> Problem:
         line, col = self.where(path)
+        for key, written in self.renamed.items():
+            if tuple(path)[:len(key)] == key:
+                path = written + tuple(path)[len(key):]
+                break
         for key, name in self.from_env.items():
             if tuple(path)[:len(key)] == key:
                 message += f" (from the environment variable {name})"

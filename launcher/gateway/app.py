@@ -20,6 +20,8 @@ from ..supervise.states import ModelState
 from . import manage_api, openai_api
 from .deps import GatewayState, require_key, state
 from .envelopes import install_error_handlers
+from .kserve import rest as kserve_rest
+from .kserve.grpc_service import start_grpc
 from .metrics import Metrics
 from .pool import ModelPool
 from .proxy import Forwarder
@@ -42,12 +44,15 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
         async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
             app.state.gw = GatewayState(deployment, pool, Forwarder(client, metrics, gw.max_queue), metrics, keys,
                                         gw.admin_key_env, manager)
+            grpc_server = await start_grpc(app.state.gw, gw.host, gw.grpc_port) if gw.grpc_port else None
             if on_start:
                 await on_start()
             pool.start_ttl_loop()
             try:
                 yield
             finally:
+                if grpc_server is not None:
+                    await grpc_server.stop(grace=5)
                 await pool.close()
                 if manager is not None:
                     await manager.close()
@@ -62,6 +67,7 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
     install_error_handlers(app)
     app.include_router(openai_api.router)
     app.include_router(manage_api.router)
+    app.include_router(kserve_rest.router)
     _install_operator_routes(app)
     return app
 

@@ -2,6 +2,7 @@
 
     OpenAI      /v1 and anything else:  {"error": {"message", "type", "param", "code"}}
     management  /api/v1:                {"success": false, "message", "data": null, "error": "...", "code"}
+    KServe v2   /v2:                    {"error": "message"}
 
 Routes raise the APIError subclasses of launcher/errors.py; FastAPI's own 404, 405, 422 and an
 unexpected exception (500, logged with its traceback) are mapped to them and rendered the same way.
@@ -51,8 +52,9 @@ class Family:
 
 
 MANAGEMENT = Family("management", "/api/v1", _management_body)
+KSERVE = Family("kserve", "/v2", lambda exc: {"error": exc.message})
 OPENAI = Family("openai", "/", _openai_body)
-FAMILIES = (MANAGEMENT, OPENAI)  # most specific first; OpenAI's is the default
+FAMILIES = (MANAGEMENT, KSERVE, OPENAI)  # most specific first; OpenAI's is the default
 
 
 def family_for(path: str) -> Family:

@@ -11,8 +11,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("launcher_requests_total", "Requests by model, endpoint and status",
-                                ["model", "endpoint", "status"], registry=r)
+        self.requests = Counter("launcher_requests_total", "Requests by model, endpoint, protocol and status",
+                                ["model", "endpoint", "protocol", "status"], registry=r)
         self.errors = Counter("launcher_errors_total", "Error answers by model and code", ["model", "code"], registry=r)
         self.in_flight = Gauge("launcher_requests_in_flight", "Requests being served", ["model"], registry=r)
         self.ttft = Histogram("launcher_time_to_first_byte_seconds", "Time to the first streamed byte",

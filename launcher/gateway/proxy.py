@@ -11,12 +11,13 @@ import contextlib
 import json
 import logging
 import time
+from typing import AsyncIterator, Awaitable, Callable
 
 import httpx
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ..errors import APIError, EngineUnavailable, QueueFull
+from ..errors import APIError, BadRequest, EngineUnavailable, NotFound, QueueFull, UpstreamError
 from ..supervise.runner import ModelRunner, Upstream
 from ..supervise.states import ModelState
 from .envelopes import normalize_upstream_error, sse_error
@@ -105,6 +106,27 @@ class Forwarder:
             return _upstream_error(resp.status_code, content)
         return SSEPassthrough(up, resp, self.metrics, runner.name)
 
+    async def call_json(self, runner: ModelRunner, path: str, payload: dict) -> dict:
+        """One non-streamed engine call, decoded; an engine error becomes the matching APIError."""
+        status, _, content = await self._fetch(runner, path, json.dumps(payload).encode())
+        if status >= 400:
+            raise engine_error(status, content)
+        self._count_usage(runner.name, content)
+        return json.loads(content)
+
+    @contextlib.asynccontextmanager
+    async def events(self, runner: ModelRunner, path: str, payload: dict):
+        """A streamed engine call as decoded SSE events; the upstream is closed (freeing the engine's slot)
+        however the caller leaves."""
+        up, resp = await self.open(runner, path, json.dumps(payload).encode())
+        try:
+            if resp.status_code >= 400:
+                raise engine_error(resp.status_code, await resp.aread())
+            yield _decoded_events(resp, self.metrics, runner.name)
+        finally:
+            await resp.aclose()
+            up.in_flight -= 1
+
     def _count_usage(self, model: str, content: bytes) -> None:
         try:
             usage = json.loads(content).get("usage") or {}
@@ -112,6 +134,43 @@ class Forwarder:
             return
         self.metrics.tokens.labels(model).inc(usage.get("completion_tokens") or 0)
         self.metrics.prompt_tokens.labels(model).inc(usage.get("prompt_tokens") or 0)
+
+
+class EngineStreamError(UpstreamError):
+    """The engine failed, or stopped, in the middle of a stream."""
+    code = "upstream_error"
+
+
+async def _decoded_events(resp: httpx.Response, metrics: Metrics, model: str):
+    done = False
+    try:
+        async for line in resp.aiter_lines():
+            if not line.startswith("data: "):
+                continue
+            data = line[6:]
+            if data == "[DONE]":
+                done = True
+                return
+            event = json.loads(data)
+            if not (event.get("choices") or [{}])[0].get("finish_reason"):
+                metrics.tokens.labels(model).inc()  # the finish chunk carries no token
+            yield event
+    except RETRYABLE + (httpx.ReadTimeout,) as exc:
+        raise EngineStreamError(f"the engine failed mid-stream ({type(exc).__name__})") from exc
+    if not done:
+        raise EngineStreamError("the engine's stream ended before [DONE] (truncated)")
+
+
+def engine_error(status: int, content: bytes) -> APIError:
+    """An engine's error answer as launcher's own error, keeping its status class and message."""
+    message = normalize_upstream_error(status, content)["error"]["message"]
+    if status == 400:
+        return BadRequest(message)
+    if status == 404:
+        return NotFound(message)
+    if status == 503:
+        return EngineUnavailable(message)
+    return UpstreamError(f"the engine answered {status}: {message}")
 
 
 def _upstream_error(status: int, content: bytes) -> Response:
@@ -162,6 +221,7 @@ class SSEPassthrough(_SSEResponse):
     def __init__(self, up: Upstream, resp: httpx.Response, metrics: Metrics, model: str):
         super().__init__()
         self.up, self.resp, self.metrics, self.model = up, resp, metrics, model
+        self.done = lambda: None  # the route's bookkeeping, ended with the stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -169,6 +229,7 @@ class SSEPassthrough(_SSEResponse):
         finally:
             await self.resp.aclose()  # closing the connection makes llama-server free the slot
             self.up.in_flight -= 1
+            self.done()
 
     async def _pump(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
@@ -177,7 +238,7 @@ class SSEPassthrough(_SSEResponse):
 
 async def pipe_sse(resp: httpx.Response, send: Send, metrics: Metrics, model: str, started: float) -> None:
     """Pass SSE bytes through; end with an error event if the engine fails or stops before [DONE]."""
-    tail, events, first = b"", 0, True
+    tail, events, first, ended = b"", 0, True, False
     try:
         async for chunk in resp.aiter_raw():
             if first:
@@ -190,8 +251,30 @@ async def pipe_sse(resp: httpx.Response, send: Send, metrics: Metrics, model: st
         final = b"" if ended else sse_error("the engine's stream ended before [DONE] (truncated)", "stream_truncated")
     except RETRYABLE + (httpx.ReadTimeout,) as exc:
         final = sse_error(f"the engine failed mid-stream ({type(exc).__name__})", "upstream_error")
-    metrics.tokens.labels(model).inc(max(events - 1, 0))
+    # A stream that ended well closes with the finish chunk (no token) and [DONE].
+    metrics.tokens.labels(model).inc(max(events - (2 if ended else 0), 0))
     await send({"type": "http.response.body", "body": final, "more_body": False})
+
+
+class EventStream(_SSEResponse):
+    """SSE events from an async iterator of ready-made bytes, raced against the client's disconnect;
+    `close` runs at the end however it ends (it closes the upstream and ends the route's bookkeeping)."""
+
+    def __init__(self, events: AsyncIterator[bytes], close: Callable[[], Awaitable[None]]):
+        super().__init__()
+        self.events, self.close = events, close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await until_done_or_disconnected(self._pump(send), receive)
+        finally:
+            await self.close()
+
+    async def _pump(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        async for event in self.events:
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class LoadingSSE(_SSEResponse):

@@ -75,3 +75,57 @@ def test_npu_smi_process_table_gives_device_memory_per_pid():
 def test_nvidia_smi_compute_apps_give_device_memory_per_pid():
     rows = parse_nvidia_smi_apps((FIXTURES / "nvidia_smi_compute_apps.csv").read_text())
     assert [(r.pid, r.memory_mib) for r in rows] == [(2712581, 4317), (2712590, 812)]
+
+
+ANYSERVE_YAML = """# model.yaml
+model_path: /models/llama-7b-chat.gguf
+name: llama-7b
+
+# 模型加载参数
+n_ctx: 4096
+n_gpu_layers: 35
+n_batch: 512
+n_threads: 8
+
+# 生成参数默认值
+max_tokens: 256
+temperature: 0.7
+top_p: 0.95
+top_k: 40
+repeat_penalty: 1.1
+
+# 服务参数
+port: 8000
+"""
+
+
+def test_the_anyserve_documents_yaml_is_a_config(tmp_path):
+    from launcher.config import load_config
+    path = tmp_path / "model.yaml"
+    path.write_text(ANYSERVE_YAML)
+    cfg = load_config(path, offline=True).config
+    [m] = cfg.models
+    assert (m.model, m.name, m.params.n_ctx, m.params.n_gpu_layers, m.params.n_batch, m.params.n_threads) == \
+        ("/models/llama-7b-chat.gguf", "llama-7b", 4096, 35, 512, 8)
+    assert m.defaults.as_request_fields() == {"temperature": 0.7, "top_p": 0.95, "top_k": 40, "repeat_penalty": 1.1,
+                                              "max_tokens": 256}
+    assert cfg.gateway.port == 8000
+
+
+def test_anyserve_yaml_problems_name_the_documents_keys(tmp_path):
+    from launcher.config import load_config
+    path = tmp_path / "model.yaml"
+    path.write_text("model_path: m.gguf\nname: ''\nn_ctx: -5\ntemprature: 2\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, offline=True)
+    found = {(p.dotted, p.line) for p in err.value.problems}
+    assert found == {("name", 2), ("n_ctx", 3), ("temprature", 4)}
+    assert "did you mean 'temperature'" in str(err.value)
+
+
+def test_anyserve_yaml_takes_the_documents_defaults(tmp_path):
+    from launcher.config import load_config
+    path = tmp_path / "model.yaml"
+    path.write_text("model_path: m.gguf\n")
+    m = load_config(path, offline=True).config.models[0]
+    assert (m.params.n_ctx, m.params.n_batch, m.params.n_gpu_layers, m.defaults.max_tokens) == (2048, 512, "all", 256)

@@ -23,8 +23,9 @@ def test_stream_passes_events_through_and_ends_with_done(tmp_path):
         assert r.headers["content-type"].startswith("text/event-stream")
         assert r.headers["x-accel-buffering"] == "no"
         events = sse_events(r.text)
-        assert [json.loads(e)["choices"][0]["delta"]["content"] for e in events[:-1]] == ["t0 ", "t1 ", "t2 ", "t3 "]
-        assert events[-1] == "[DONE]"
+        assert [json.loads(e)["choices"][0]["delta"].get("content") for e in events[:-1]] == \
+            ["t0 ", "t1 ", "t2 ", "t3 ", None]
+        assert json.loads(events[-2])["choices"][0]["finish_reason"] == "length" and events[-1] == "[DONE]"
 
 
 def test_truncated_upstream_stream_is_an_error_not_a_normal_stop(tmp_path):
@@ -163,7 +164,8 @@ def test_metrics_count_requests_errors_tokens_and_ttft(tmp_path):
         httpx.post(gw.url + "/v1/chat/completions", json=CHAT)
         httpx.post(gw.url + "/v1/chat/completions", json=CHAT | {"model": "nope"})
         text = httpx.get(gw.url + "/metrics").text
-        assert 'launcher_requests_total{endpoint="chat",model="fake",status="200"} 2.0' in text
-        assert 'launcher_completion_tokens_total{model="fake"} 6.0' in text  # 3 streamed + 3 from usage
+        assert 'launcher_requests_total{endpoint="chat",model="fake",protocol="openai",status="200"} 2.0' in text
+        # streamed: one per event before [DONE] but the last (3); non-streamed: from usage (3)
+        assert 'launcher_completion_tokens_total{model="fake"} 6.0' in text
         assert 'launcher_time_to_first_byte_seconds_count{model="fake"} 1.0' in text
         assert 'launcher_model_ready{model="fake"} 1.0' in text

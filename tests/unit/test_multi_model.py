@@ -74,7 +74,7 @@ def test_a_model_with_requests_in_flight_is_never_evicted(tmp_path):
             next(lines_it)
             other = httpx.post(gw.url + "/v1/chat/completions", json=CHAT | {"model": "beta"}, timeout=30)
             lines = [ln for ln in lines_it if ln]
-        assert lines[-1] == "data: [DONE]" and len(lines) == 30  # alpha's stream finished intact
+        assert lines[-1] == "data: [DONE]" and len(lines) == 31  # intact: the 29 tokens left, the finish chunk, [DONE]
         assert other.status_code == 200 and beta.state == "ready" and alpha.state == "stopped"
 
 

@@ -1,0 +1,57 @@
+"""One request's way through the gateway, the same for every protocol: admitted to its model (a model
+held stopped refuses), the model loaded when it is not, counted in the metrics by protocol, released
+when the answer, or the stream that outlives the route, is done."""
+from __future__ import annotations
+
+import time
+
+from ..errors import APIError
+from ..supervise.runner import ModelRunner
+from .deps import GatewayState
+
+
+class Dispatch:
+    def __init__(self, st: GatewayState, runner: ModelRunner, protocol: str, endpoint: str):
+        self.st, self.runner, self.protocol, self.endpoint = st, runner, protocol, endpoint
+        self.status = 500
+        self._handed_over = self._released = False
+
+    async def __aenter__(self) -> "Dispatch":
+        self.st.pool.admit(self.runner)
+        self.st.metrics.in_flight.labels(self.runner.name).inc()
+        self.runner.pending += 1  # pinned: the pool must not evict it while this request is on its way
+        self.started = time.perf_counter()
+        return self
+
+    @property
+    def needs_load(self) -> bool:
+        return self.st.pool.needs_load(self.runner)
+
+    async def loaded(self) -> None:
+        """Return when the model can take the request (loading it on demand)."""
+        if self.needs_load:
+            await self.st.pool.ensure_loaded(self.runner)
+        self.st.pool.touch(self.runner)
+
+    def hand_over(self, status: int = 200):
+        """The answer streams on after the route returns: it calls the returned function when it ends."""
+        self._handed_over, self.status = True, status
+        return self.release
+
+    def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        self.runner.pending -= 1
+        self.st.pool.touch(self.runner)  # idle time counts from the end of the last request
+        m, name = self.st.metrics, self.runner.name
+        m.in_flight.labels(name).dec()
+        m.requests.labels(name, self.endpoint, self.protocol, str(self.status)).inc()
+        m.latency.labels(name, self.endpoint).observe(time.perf_counter() - self.started)
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        if isinstance(exc, APIError):
+            self.status = exc.status
+            self.st.metrics.errors.labels(self.runner.name, exc.code).inc()
+        if not self._handed_over:
+            self.release()

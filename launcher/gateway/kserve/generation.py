@@ -1,0 +1,149 @@
+"""Text generation over KServe v2, independent of REST or gRPC: the anyserve document's inputs in one
+table, their decoding into an engine call, and the engine's answer back as text, finish reason and
+token counts.
+
+The engine is llama-server (or llama-cpp-python's server); a KServe call becomes a `/v1/completions`
+call on it, so every engine kind and parallel layout answers both protocols through one path.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+from ...errors import BadRequest
+from ..proxy import Forwarder
+from .tensors import FLOAT, INTEGER, Tensor
+
+
+@dataclass(frozen=True)
+class KServeInput:
+    name: str
+    kind: str          # "text", "int", "float", "texts": what datatypes it takes
+    datatype: str      # what the model metadata announces
+    shape: tuple[int, ...]
+    default: object    # the anyserve llama.cpp worker's default (000, 支持的输入参数)
+
+
+# The one table of inputs: metadata, decoding and defaults all read it.
+INPUTS = (
+    KServeInput("prompt", "text", "BYTES", (1,), None),
+    KServeInput("text_input", "text", "BYTES", (1,), None),
+    KServeInput("max_tokens", "int", "INT64", (1,), 256),
+    KServeInput("temperature", "float", "FP32", (1,), 0.7),
+    KServeInput("top_p", "float", "FP32", (1,), 0.95),
+    KServeInput("top_k", "int", "INT64", (1,), 40),
+    KServeInput("repeat_penalty", "float", "FP32", (1,), 1.1),
+    KServeInput("stop", "texts", "BYTES", (-1,), ()),
+)
+OUTPUTS = (("text_output", "BYTES"), ("finish_reason", "BYTES"))
+BY_NAME = {i.name: i for i in INPUTS}
+PROMPTS = ("prompt", "text_input")
+PARAMETERS = tuple(i.name for i in INPUTS if i.name not in PROMPTS)
+# llama-server sampling fields a request's `parameters` may add (never the prompt, stream or model)
+ENGINE_EXTRAS = ("ignore_eos", "seed", "min_p", "typical_p", "presence_penalty", "frequency_penalty",
+                 "repeat_last_n", "grammar")
+DOCUMENT_DEFAULTS = {i.name: list(i.default) if isinstance(i.default, tuple) else i.default
+                     for i in INPUTS if i.default is not None}
+COMPLETIONS = "/v1/completions"
+
+
+@dataclass
+class GenerationCall:
+    prompts: list[str]
+    params: dict      # /v1/completions fields: max_tokens, temperature, top_p, top_k, repeat_penalty, stop
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class Piece:
+    text: str
+    finish_reason: str | None = None      # set on the last piece
+    usage: dict | None = None
+
+
+def _value(tensor: Tensor):
+    spec = BY_NAME[tensor.name]
+    ok = {"text": tensor.datatype == "BYTES", "texts": tensor.datatype == "BYTES",
+          "int": tensor.datatype in INTEGER, "float": tensor.datatype in FLOAT | INTEGER}[spec.kind]
+    if not ok:
+        raise BadRequest(f"input {tensor.name!r} must be {spec.datatype}, got {tensor.datatype}", param=tensor.name)
+    if not tensor.values:
+        raise BadRequest(f"input {tensor.name!r} has no elements", param=tensor.name)
+    if spec.kind in ("text", "texts"):
+        return [v.decode(errors="replace") for v in tensor.values]
+    return int(tensor.values[0]) if spec.kind == "int" else float(tensor.values[0])
+
+
+def decode_call(tensors: list[Tensor], parameters: dict, config_defaults: dict) -> GenerationCall:
+    """Inputs override request parameters, which override the config's `defaults:`, which override the
+    document's defaults. A batch (`prompt` with shape [N]) is N prompts with the same settings."""
+    given: dict = {}
+    for t in tensors:
+        if t.name not in BY_NAME:
+            raise BadRequest(f"unexpected input {t.name!r}; this model takes {', '.join(BY_NAME)}", param=t.name)
+        given[t.name] = _value(t)
+    prompts = given.get("prompt") or given.get("text_input")
+    if not prompts:
+        raise BadRequest("missing input 'prompt' (or 'text_input'), a BYTES tensor", param="prompt")
+    return GenerationCall(prompts, settings({**parameters, **given}, config_defaults))
+
+
+def settings(given: dict, config_defaults: dict) -> dict:
+    """The engine call's settings: given ones, else the config's `defaults:`, else the document's."""
+    params = {**DOCUMENT_DEFAULTS, **{k: v for k, v in config_defaults.items() if k in PARAMETERS},
+              **{k: v for k, v in given.items() if k in PARAMETERS or k in ENGINE_EXTRAS}}
+    if isinstance(params.get("stop"), str):
+        params["stop"] = [params["stop"]]
+    return params
+
+
+def decode_generate(body: dict, config_defaults: dict) -> GenerationCall:
+    """Triton's generate extension: `{"text_input": ..., "parameters": {...}}`, inputs also as top-level keys."""
+    text = body.get("text_input", body.get("prompt"))
+    if not isinstance(text, str):
+        raise BadRequest("`text_input` must be a string", param="text_input")
+    parameters = body.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise BadRequest("`parameters` must be an object", param="parameters")
+    top = {k: v for k, v in body.items() if k in PARAMETERS or k in ENGINE_EXTRAS}
+    unknown = set(body) - set(top) - {"text_input", "prompt", "parameters", "id"}
+    if unknown:
+        raise BadRequest(f"unexpected field(s) {', '.join(sorted(unknown))}", param=sorted(unknown)[0])
+    return GenerationCall([text], settings({**parameters, **top}, config_defaults))
+
+
+def _payload(prompt: str, params: dict, stream: bool) -> dict:
+    payload = {"prompt": prompt, **params, "stream": stream}
+    if stream:
+        payload["stream_options"] = {"include_usage": True}  # token counts ride on the last chunk
+    return payload
+
+
+async def complete(forwarder: Forwarder, runner, prompt: str, params: dict) -> Completion:
+    body = await forwarder.call_json(runner, COMPLETIONS, _payload(prompt, params, False))
+    choice = (body.get("choices") or [{}])[0]
+    usage = body.get("usage") or {}
+    return Completion(choice.get("text") or "", choice.get("finish_reason") or "stop",
+                      usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+
+
+async def open_stream(forwarder: Forwarder, runner, prompt: str, params: dict,
+                      stack: contextlib.AsyncExitStack) -> AsyncIterator[Piece]:
+    """Open the engine's stream now (so a full queue or a dead engine is an error status, not an event);
+    `stack` closes it. Its pieces: the last has the real finish reason (and the usage)."""
+    events = await stack.enter_async_context(forwarder.events(runner, COMPLETIONS, _payload(prompt, params, True)))
+    return _pieces(events)
+
+
+async def _pieces(events) -> AsyncIterator[Piece]:
+    async for event in events:
+        choices = event.get("choices") or [{}]
+        yield Piece(choices[0].get("text") or "", choices[0].get("finish_reason"), event.get("usage"))

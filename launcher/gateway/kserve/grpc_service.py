@@ -1,0 +1,212 @@
+"""KServe v2 over gRPC: `inference.GRPCInferenceService` in the gateway's own event loop and process
+(grpc.aio), on `gateway.grpc_port`. Same models, routing, keys, metrics and generation path as REST.
+
+ModelStreamInfer is Triton's: one stream carries many requests; each gets one response per engine
+chunk (the last with the real finish reason and `triton_final_response`), errors as `error_message`.
+A cancelled call, or a client gone, closes the engine request, which frees its slot.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import grpc
+
+from ...errors import APIError, BadRequest, NotFound
+from ...supervise.states import ModelState
+from ..auth import key_ok, presented_key
+from ..deps import GatewayState
+from ..dispatch import Dispatch
+from . import generation
+from . import grpc_predict_v2_pb2 as pb
+from .metadata import EXTENSIONS, PLATFORM, launcher_version
+from .rest import VERSION
+from .service import SERVICE, add_to_server
+from .tensors import CONTENTS, encode_raw, grpc_inputs, grpc_parameters
+
+log = logging.getLogger("launcher.grpc")
+PUBLIC = {f"/{SERVICE}/ServerLive", f"/{SERVICE}/ServerReady"}
+STATUS = {400: grpc.StatusCode.INVALID_ARGUMENT, 401: grpc.StatusCode.UNAUTHENTICATED,
+          403: grpc.StatusCode.PERMISSION_DENIED, 404: grpc.StatusCode.NOT_FOUND,
+          405: grpc.StatusCode.UNIMPLEMENTED, 409: grpc.StatusCode.FAILED_PRECONDITION,
+          429: grpc.StatusCode.RESOURCE_EXHAUSTED, 500: grpc.StatusCode.INTERNAL,
+          502: grpc.StatusCode.UNAVAILABLE, 503: grpc.StatusCode.UNAVAILABLE}
+
+
+def _parameter(value) -> pb.InferParameter:
+    if isinstance(value, bool):
+        return pb.InferParameter(bool_param=value)
+    if isinstance(value, int):
+        return pb.InferParameter(int64_param=value)
+    if isinstance(value, float):
+        return pb.InferParameter(double_param=value)
+    return pb.InferParameter(string_param=str(value))
+
+
+def _response(name: str, request_id: str, texts: list[str], reasons: list[str], raw: bool,
+              parameters: dict) -> pb.ModelInferResponse:
+    """Outputs as the request sent its inputs: raw contents (tritonclient) or typed contents (anyserve)."""
+    resp = pb.ModelInferResponse(model_name=name, model_version=VERSION, id=request_id)
+    for key, value in parameters.items():
+        resp.parameters[key].CopyFrom(_parameter(value))
+    for out_name, values in (("text_output", [t.encode() for t in texts]), ("finish_reason", [r.encode() for r in reasons])):
+        tensor = resp.outputs.add(name=out_name, datatype="BYTES", shape=[len(values)])
+        if raw:
+            resp.raw_output_contents.append(encode_raw("BYTES", values))
+        else:
+            getattr(tensor.contents, CONTENTS["BYTES"]).extend(values)
+    return resp
+
+
+class InferenceService:
+    def __init__(self, state: GatewayState):
+        self.st = state
+
+    async def ServerLive(self, request, context):
+        return pb.ServerLiveResponse(live=True)
+
+    async def ServerReady(self, request, context):
+        return pb.ServerReadyResponse(ready=all(r.state in (ModelState.READY, ModelState.STOPPED)
+                                                for r in self.st.deployment.models))
+
+    async def ServerMetadata(self, request, context):
+        return pb.ServerMetadataResponse(name="launcher", version=launcher_version(), extensions=EXTENSIONS)
+
+    async def ModelReady(self, request, context):
+        runner = await self._model(request.name, request.version, context)
+        return pb.ModelReadyResponse(ready=runner.state == ModelState.READY)
+
+    async def ModelMetadata(self, request, context):
+        runner = await self._model(request.name, request.version, context)
+        meta = pb.ModelMetadataResponse(name=runner.name, versions=[VERSION], platform=PLATFORM)
+        for i in generation.INPUTS:
+            meta.inputs.add(name=i.name, datatype=i.datatype, shape=list(i.shape))
+        for name, datatype in generation.OUTPUTS:
+            meta.outputs.add(name=name, datatype=datatype, shape=[-1])
+        return meta
+
+    async def _model(self, name: str, version: str, context):
+        try:
+            runner = self.st.deployment.resolve(name)
+            if version not in ("", VERSION):
+                raise NotFound(f"model {name!r} has no version {version!r}")
+            return runner
+        except APIError as exc:
+            await context.abort(STATUS.get(exc.status, grpc.StatusCode.NOT_FOUND), exc.message)
+
+    async def ModelInfer(self, request, context):
+        try:
+            return await self._infer(request)
+        except APIError as exc:
+            await context.abort(STATUS.get(exc.status, grpc.StatusCode.INTERNAL), exc.message)
+
+    async def _infer(self, request) -> pb.ModelInferResponse:
+        runner = self.st.deployment.resolve(request.model_name)
+        tensors, form = grpc_inputs(request)
+        call = generation.decode_call(tensors, grpc_parameters(request.parameters), runner.request_defaults)
+        async with Dispatch(self.st, runner, "grpc", "ModelInfer") as dispatch:
+            await dispatch.loaded()
+            results = await asyncio.gather(*(generation.complete(self.st.forwarder, runner, p, call.params)
+                                             for p in call.prompts))
+            dispatch.status = 200
+        tokens = {"prompt_tokens": sum(r.prompt_tokens for r in results),
+                  "completion_tokens": sum(r.completion_tokens for r in results)}
+        return _response(runner.name, request.id, [r.text for r in results], [r.finish_reason for r in results],
+                         form == "raw", tokens)
+
+    async def ModelStreamInfer(self, request_iterator, context):
+        """Requests are served concurrently; their responses interleave, each with its request's id."""
+        queue: asyncio.Queue = asyncio.Queue()
+        tasks: set[asyncio.Task] = set()
+
+        async def read() -> None:
+            async for request in request_iterator:
+                task = asyncio.create_task(self._stream_one(request, queue))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            while tasks:
+                await asyncio.wait(set(tasks))
+            await queue.put(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (item := await queue.get()) is not None:
+                yield item
+            await reader
+        finally:  # the client went away or cancelled: end every engine request of this stream
+            for task in (reader, *tasks):
+                task.cancel()
+            for task in (reader, *tasks):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _stream_one(self, request, queue: asyncio.Queue) -> None:
+        try:
+            runner = self.st.deployment.resolve(request.model_name)
+            tensors, form = grpc_inputs(request)
+            call = generation.decode_call(tensors, grpc_parameters(request.parameters), runner.request_defaults)
+            if len(call.prompts) != 1:
+                raise BadRequest("a streamed request takes one prompt (shape [1])")
+            async with contextlib.AsyncExitStack() as stack:
+                async with Dispatch(self.st, runner, "grpc", "ModelStreamInfer") as dispatch:
+                    await dispatch.loaded()
+                    pieces = await generation.open_stream(self.st.forwarder, runner, call.prompts[0], call.params,
+                                                          stack)
+                    async for piece in pieces:
+                        params = {"triton_final_response": piece.finish_reason is not None}
+                        if piece.usage:
+                            params.update(prompt_tokens=piece.usage.get("prompt_tokens", 0),
+                                          completion_tokens=piece.usage.get("completion_tokens", 0))
+                        await queue.put(pb.ModelStreamInferResponse(infer_response=_response(
+                            runner.name, request.id, [piece.text], [piece.finish_reason or ""], form == "raw",
+                            params)))
+                    dispatch.status = 200
+        except APIError as exc:
+            await queue.put(pb.ModelStreamInferResponse(error_message=exc.message,
+                                                        infer_response=pb.ModelInferResponse(id=request.id)))
+        except Exception:  # a bug: the caller gets an error, the log gets the traceback
+            log.exception("ModelStreamInfer request %r failed", request.id)
+            await queue.put(pb.ModelStreamInferResponse(error_message="internal error in the gateway",
+                                                        infer_response=pb.ModelInferResponse(id=request.id)))
+
+
+class KeyCheck(grpc.aio.ServerInterceptor):
+    """The gateway's API keys, in `authorization: Bearer K` (or `x-api-key`) metadata; health is public."""
+
+    def __init__(self, state: GatewayState):
+        self.st = state
+
+    async def intercept_service(self, continuation, details):
+        if not self.st.keys or details.method in PUBLIC:
+            return await continuation(details)
+        metadata = {k.lower(): v for k, v in (details.invocation_metadata or ())}
+        if key_ok(presented_key(metadata), self.st.keys):
+            return await continuation(details)
+        handler = await continuation(details)
+        return _refuse(handler, "missing or wrong API key: send `authorization: Bearer <key>` metadata")
+
+
+def _refuse(handler, message: str):
+    async def unary(request, context):
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+
+    async def streaming(request_iterator, context):
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+        yield  # pragma: no cover (abort raises)
+
+    if handler is not None and handler.request_streaming:
+        return grpc.stream_stream_rpc_method_handler(streaming, handler.request_deserializer,
+                                                     handler.response_serializer)
+    return grpc.unary_unary_rpc_method_handler(unary, getattr(handler, "request_deserializer", None),
+                                               getattr(handler, "response_serializer", None))
+
+
+async def start_grpc(state: GatewayState, host: str, port: int) -> grpc.aio.Server:
+    server = grpc.aio.server(interceptors=[KeyCheck(state)])
+    add_to_server(InferenceService(state), server)
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    server.add_insecure_port(address)
+    await server.start()
+    log.info("KServe v2 gRPC on %s", address)
+    return server

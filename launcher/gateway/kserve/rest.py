@@ -1,0 +1,221 @@
+"""`/v2`: KServe v2 (Open Inference Protocol) over REST, with Triton's generate extension. Routes are thin:
+decode (tensors.py), generate (generation.py), answer in the form the request used. Errors are KServe's
+`{"error": "message"}` (envelopes.py)."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from ...errors import APIError, BadRequest, EngineUnavailable, NotFound
+from ...supervise.runner import ModelRunner
+from ...supervise.states import ModelState
+from ..deps import require_key, state
+from ..dispatch import Dispatch
+from ..proxy import EventStream, until_done_or_disconnected
+from . import generation
+from .metadata import model_metadata, server_metadata
+from .tensors import rest_inputs, rest_output
+
+router = APIRouter(prefix="/v2")
+VERSION = "1"  # launcher serves one version of each model
+BINARY_HEADER = "inference-header-content-length"
+
+
+def resolve(request: Request, name: str, version: str | None = None) -> ModelRunner:
+    runner = state(request).deployment.resolve(name)
+    if version not in (None, "", VERSION):
+        raise NotFound(f"model {name!r} has no version {version!r} (it serves version {VERSION})")
+    return runner
+
+
+@router.get("")
+async def metadata(request: Request, _=Depends(require_key)):
+    return server_metadata()
+
+
+@router.get("/health/live")
+async def live():
+    return {"live": True}
+
+
+@router.get("/health/ready")
+async def ready(request: Request):
+    states = {r.name: r.state for r in state(request).deployment.models}
+    waiting = [n for n, s in states.items() if s not in (ModelState.READY, ModelState.STOPPED)]
+    if waiting:
+        raise EngineUnavailable(f"not ready: {', '.join(waiting)} starting or failed")
+    return {"ready": True}
+
+
+@router.get("/models/{name}", dependencies=[Depends(require_key)])
+@router.get("/models/{name}/versions/{version}", dependencies=[Depends(require_key)])
+async def model(request: Request, name: str, version: str | None = None):
+    return model_metadata(resolve(request, name, version).name, VERSION)
+
+
+@router.get("/models/{name}/ready", dependencies=[Depends(require_key)])
+@router.get("/models/{name}/versions/{version}/ready", dependencies=[Depends(require_key)])
+async def model_ready(request: Request, name: str, version: str | None = None):
+    runner = resolve(request, name, version)
+    if runner.state != ModelState.READY:
+        raise BadRequest(f"model {runner.name!r} is {runner.state}")
+    return {"name": runner.name, "ready": True}
+
+
+async def _request(request: Request) -> tuple[dict, bytes]:
+    """The JSON part and the binary part (binary tensor data extension) of a request."""
+    raw = await request.body()
+    header = request.headers.get(BINARY_HEADER)
+    cut = len(raw)
+    if header is not None:
+        if not header.isdigit() or int(header) > len(raw):
+            raise BadRequest(f"{BINARY_HEADER} {header!r} does not fit the request body")
+        cut = int(header)
+    try:
+        body = json.loads(raw[:cut])
+    except ValueError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body, raw[cut:]
+
+
+def _requested_outputs(body: dict) -> dict[str, bool]:
+    """Output name -> binary?, for the outputs the request names (all of them when it names none)."""
+    binary_all = bool((body.get("parameters") or {}).get("binary_data_output"))
+    asked = body.get("outputs")
+    if not asked:
+        return {name: binary_all for name, _ in generation.OUTPUTS}
+    out = {}
+    for o in asked:
+        if not isinstance(o, dict) or o.get("name") not in dict(generation.OUTPUTS):
+            raise BadRequest(f"unknown output {o!r}; outputs are text_output, finish_reason", param="outputs")
+        out[o["name"]] = bool((o.get("parameters") or {}).get("binary_data", binary_all))
+    return out
+
+
+@router.post("/models/{name}/infer", dependencies=[Depends(require_key)])
+@router.post("/models/{name}/versions/{version}/infer", dependencies=[Depends(require_key)])
+async def infer(request: Request, name: str, version: str | None = None):
+    runner = resolve(request, name, version)
+    body, binary = await _request(request)
+    tensors, form = rest_inputs(body, binary)
+    call = generation.decode_call(tensors, body.get("parameters") or {}, runner.request_defaults)
+    outputs = _requested_outputs(body)
+    st = state(request)
+    async with Dispatch(st, runner, "kserve", "infer") as dispatch:
+        await dispatch.loaded()
+        work = asyncio.gather(*(generation.complete(st.forwarder, runner, p, call.params) for p in call.prompts))
+        results = await until_done_or_disconnected(work, request.receive)
+        if results is None:
+            dispatch.status = 499
+            return Response(status_code=499)  # nobody is there to read it
+        dispatch.status = 200
+    values = {"text_output": [r.text.encode() for r in results],
+              "finish_reason": [r.finish_reason.encode() for r in results]}
+    answer = {"model_name": runner.name, "model_version": VERSION, "outputs": [],
+              "parameters": {"prompt_tokens": sum(r.prompt_tokens for r in results),
+                             "completion_tokens": sum(r.completion_tokens for r in results)}}
+    if "id" in body:
+        answer["id"] = body["id"]
+    blobs = []
+    for out_name, binary_out in outputs.items():
+        tensor, blob = rest_output(out_name, "BYTES", values[out_name], "binary" if binary_out else
+                                   ("contents" if form == "contents" else "data"))
+        answer["outputs"].append(tensor)
+        blobs.append(blob)
+    if not any(blobs):
+        return JSONResponse(answer)
+    head = json.dumps(answer, separators=(",", ":")).encode()
+    return Response(head + b"".join(blobs), media_type="application/octet-stream",
+                    headers={"Inference-Header-Content-Length": str(len(head))})
+
+
+async def _stream_response(request: Request, runner: ModelRunner, prompt: str, params: dict, endpoint: str,
+                           render, render_error) -> Response:
+    """An SSE answer, one event per engine chunk: `render(piece, last)` makes an event's JSON, and an
+    engine failure after the headers becomes `render_error(message)`, never a normal end."""
+    st = state(request)
+    stack = contextlib.AsyncExitStack()
+    async with Dispatch(st, runner, "kserve", endpoint) as dispatch:
+        await dispatch.loaded()
+        pieces = await generation.open_stream(st.forwarder, runner, prompt, params, stack)
+        done = dispatch.hand_over()
+
+    async def events():
+        try:
+            async for piece in pieces:
+                yield b"data: " + json.dumps(render(piece)).encode() + b"\n\n"
+        except APIError as exc:
+            yield b"data: " + json.dumps(render_error(exc.message)).encode() + b"\n\n"
+
+    async def close():
+        await stack.aclose()
+        done()
+    return EventStream(events(), close)
+
+
+@router.post("/models/{name}/infer_stream", dependencies=[Depends(require_key)])
+@router.post("/models/{name}/versions/{version}/infer_stream", dependencies=[Depends(require_key)])
+async def infer_stream(request: Request, name: str, version: str | None = None):
+    runner = resolve(request, name, version)
+    body, binary = await _request(request)
+    tensors, form = rest_inputs(body, binary)
+    call = generation.decode_call(tensors, body.get("parameters") or {}, runner.request_defaults)
+    if len(call.prompts) != 1:
+        raise BadRequest("infer_stream takes one prompt (shape [1]); use infer for a batch", param="prompt")
+    form = "contents" if form == "contents" else "data"  # an event stream carries no binary tensors
+    request_id = body.get("id")
+
+    def render(piece: generation.Piece) -> dict:
+        response = {"model_name": runner.name, "model_version": VERSION, "outputs": [
+            rest_output("text_output", "BYTES", [piece.text.encode()], form)[0],
+            rest_output("finish_reason", "BYTES", [(piece.finish_reason or "").encode()], form)[0]]}
+        if request_id is not None:
+            response["id"] = request_id
+        if piece.usage:
+            response["parameters"] = {"prompt_tokens": piece.usage.get("prompt_tokens", 0),
+                                      "completion_tokens": piece.usage.get("completion_tokens", 0)}
+        return {"error_message": "", "infer_response": response}
+
+    return await _stream_response(request, runner, call.prompts[0], call.params, "infer_stream", render,
+                                  lambda message: {"error_message": message, "infer_response": None})
+
+
+@router.post("/models/{name}/generate", dependencies=[Depends(require_key)])
+@router.post("/models/{name}/versions/{version}/generate", dependencies=[Depends(require_key)])
+async def generate(request: Request, name: str, version: str | None = None):
+    runner = resolve(request, name, version)
+    body, _ = await _request(request)
+    call = generation.decode_generate(body, runner.request_defaults)
+    st = state(request)
+    async with Dispatch(st, runner, "kserve", "generate") as dispatch:
+        await dispatch.loaded()
+        result = await until_done_or_disconnected(
+            generation.complete(st.forwarder, runner, call.prompts[0], call.params), request.receive)
+        if result is None:
+            dispatch.status = 499
+            return Response(status_code=499)
+        dispatch.status = 200
+    return {"model_name": runner.name, "model_version": VERSION, "text_output": result.text,
+            "finish_reason": result.finish_reason, "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens}
+
+
+@router.post("/models/{name}/generate_stream", dependencies=[Depends(require_key)])
+@router.post("/models/{name}/versions/{version}/generate_stream", dependencies=[Depends(require_key)])
+async def generate_stream(request: Request, name: str, version: str | None = None):
+    runner = resolve(request, name, version)
+    body, _ = await _request(request)
+    call = generation.decode_generate(body, runner.request_defaults)
+
+    def render(piece: generation.Piece) -> dict:
+        return {"model_name": runner.name, "model_version": VERSION, "text_output": piece.text,
+                "finish_reason": piece.finish_reason}
+
+    return await _stream_response(request, runner, call.prompts[0], call.params, "generate_stream", render,
+                                  lambda message: {"error": message})
