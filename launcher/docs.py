@@ -46,7 +46,8 @@ def _row(key: str, node: dict) -> str:
 def reference() -> str:
     s = schema()
     top = s["properties"]
-    keys = [("model", top["model"]), *engine_keys().items(), *((k, top[k]) for k in ("port", "hostname", "models_dir"))]
+    keys = [("model", top["model"]), ("capabilities", top["capabilities"]), *engine_keys().items(),
+            *((k, top[k]) for k in ("port", "hostname", "models_dir"))]
     out = ["### Engine keys (top level)", "", s["description"], "", "| key | type | meaning |", "|---|---|---|"]
     out += [_row(k, v) for k, v in keys]
     models = top["models"]
@@ -54,7 +55,11 @@ def reference() -> str:
     out += ["", "### `models` (several models)", "", models["description"], "",
             "Keys only a `models` item has (all engine keys and the devices/parallel/engine/defaults sections "
             "apply too):", "", "| key | type | meaning |", "|---|---|---|"]
-    out += [_row(k, v) for k, v in item.items() if k != "model"]
+    out += [_row(k, v) for k, v in item.items() if k not in ("model", "capabilities")]
+    worker = s["$defs"]["worker"]
+    out += ["", "### `workers` (Python workers)", "", top["workers"]["description"], "", worker["description"], "",
+            "| key | type | meaning |", "|---|---|---|"]
+    out += [_row(k, v) for k, v in worker["properties"].items()]
     sections = [(k, model_settings()[k]) for k in MODEL_SECTIONS] + [(k, top[k]) for k in ("gateway", "build")]
     for name, sec in sections:
         out += ["", f"### `{name}`", "", sec["description"], "", "| key | type | meaning |", "|---|---|---|"]

@@ -93,6 +93,10 @@ class ModelNotFound(NotFound):
     code = "model_not_found"
 
 
+class CapabilityNotFound(NotFound):
+    code = "capability_not_found"
+
+
 class MethodNotAllowed(APIError):
     status, type, code = 405, "invalid_request_error", "method_not_allowed"
 

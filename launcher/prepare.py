@@ -12,12 +12,15 @@ from .build.recipe import LLAMA_SERVER
 from .config.model import Config
 from .models.embedded import ensure
 
+BUILTIN_LLAMACPP = "launcher.worker.builtins.llamacpp:"  # llama-cpp-python loads launcher's build
+
 
 def prepare_binaries(config: Config, quiet: bool = False) -> Binaries:
     """Build llama.cpp if the plan needs launcher's own build and it is not cached yet."""
     own_server = LLAMA_SERVER not in env_tools()  # LLAMA_SERVER_PATH names another llama-server
     own_build_needed = any((not s.engine.binary and own_server) or s.parallel.mode == "rpc"
-                           or s.engine.kind == "llama-cpp-python" for s in config.models)
+                           or s.engine.kind == "llama-cpp-python" for s in config.models) \
+        or any(w.app.startswith(BUILTIN_LLAMACPP) for w in config.workers)
     if not own_build_needed:
         binary = next((s.engine.binary for s in config.models if s.engine.binary), None)
         return resolve_binaries(config, bin_dir=Path(binary).parent if binary else None)

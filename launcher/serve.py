@@ -35,6 +35,7 @@ from .prepare import ensure_models, prepare_binaries
 from .supervise.deployment import Deployment
 from .supervise.events import Event, EventKind
 from .supervise.process import ManagedProcess
+from .worker.client import GATEWAY_KEY_ENV
 
 log = logging.getLogger("launcher")
 
@@ -73,11 +74,17 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
     keys = load_keys(gw)
     ensure_models(config)
     binaries = binaries or prepare_binaries(config)
-    models = plan_models or plan_for_here(config, binaries=binaries).models
+    plan = plan_for_here(config, binaries=binaries)
+    models = plan_models or plan.models
     log_dir = Path(gw.log_dir) if gw.log_dir else cache_dir() / "logs" / Path(config.file).stem
-    deployment = Deployment(lambda spec: ManagedProcess(spec, log_dir, echo))
-    for plan, spec in zip(models, config.models):
-        deployment.add(plan, spec)
+    # Workers call back into the gateway (context.call) with its key, which never goes into a plan.
+    secret = {GATEWAY_KEY_ENV: keys[0]} if keys else {}
+    deployment = Deployment(lambda spec: ManagedProcess(spec, log_dir, echo,
+                                                        secret if spec.role == "worker" else None))
+    for model_plan, spec in zip(models, config.models):
+        deployment.add(model_plan, spec)
+    for worker_plan, worker in zip(plan.workers, config.workers):
+        deployment.add_worker(worker_plan, worker)
     atexit.register(deployment.kill_now)
     pool = ModelPool(deployment, gw.max_loaded, gw.load_timeout)
     outcome = {"code": 0}
@@ -101,10 +108,12 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
     async def start_all() -> None:
         try:
             preload = pool.preload_list()
-            await asyncio.gather(*(r.start() for r in preload))
+            for w in deployment.workers:
+                w.mark_starting()
+            await asyncio.gather(*(r.start() for r in preload + list(deployment.workers)))
             for r in preload:
                 pool.touch(r)
-            names = ", ".join(r.name for r in preload) or "nothing preloaded"
+            names = ", ".join(r.name for r in preload + list(deployment.workers)) or "nothing preloaded"
             log.info("ready: %s on http://%s:%d/v1 (logs in %s)", names, gw.host, gw.port, log_dir)
         except StartError as exc:
             log.error("%s", exc)
@@ -121,7 +130,7 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
         await deployment.stop_all(0.0 if server and server.force_exit else 10.0)
 
     app = create_app(deployment, gw, pool=pool, keys=keys, manager=build_manager(config, deployment, pool, binaries),
-                     on_start=on_start, on_stop=on_stop)
+                     on_start=on_start, on_stop=on_stop, exiting=lambda: bool(server and server.should_exit))
     server = uvicorn.Server(uvicorn.Config(app, host=gw.host, port=gw.port, log_level="warning", access_log=False,
                                            timeout_graceful_shutdown=30, lifespan="on"))
     try:

@@ -52,6 +52,13 @@ class LlamaCppConfig:
             raise LauncherError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return cls(**data)
 
+    def validate(self) -> None:
+        """The anyserve document's checks (ValueError, as its tests expect)."""
+        if not self.model_path:
+            raise ValueError("model_path is required")
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"port must be between 1 and 65535, got {self.port}")
+
 
 @dataclass(frozen=True)
 class Completion:

@@ -40,7 +40,8 @@ def make_request(backend: str, source: str | None = None, *, cmake_args=(), soc_
 def request_for(config, download: bool = True) -> BuildRequest | None:
     """The build a config asks for: build section, falling back to the devices' backend."""
     b = config.build
-    backend = b.backend or config.models[0].devices.backend
+    specs = config.models or config.workers  # a config of workers only builds for its workers' devices
+    backend = b.backend or (specs[0].devices.backend if specs else "cpu")
     return make_request(backend, b.source, cmake_args=b.cmake_args, soc_type=b.soc_type, acl_graph=b.acl_graph,
                         cuda_architectures=b.cuda_architectures, native=b.native, download=download)
 

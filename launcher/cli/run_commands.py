@@ -1,4 +1,5 @@
-"""Commands that run things: serve (a config or one GGUF file), build, models, status, rank, bench.
+"""Commands that run things: serve (a config or one GGUF file), run (a Python worker app), build, models,
+status, rank, bench.
 
 The gateway's imports (FastAPI, uvicorn, prometheus) cost about half a second, so the commands
 that serve import `..serve` when they run; `launch validate` and `launch plan` never pay for it.
@@ -50,6 +51,19 @@ def register(sub) -> None:
     s.add_argument("--port", type=int, default=document_defaults()["port"], help="HTTP: OpenAI and KServe v2 REST")
     s.add_argument("--grpc-port", type=int, help="KServe v2 gRPC (off unless given)")
     s.set_defaults(func=serve)
+
+    ru = sub.add_parser("run", help="serve a Python worker app (module:app) behind the gateway, routed by capability")
+    ru.add_argument("app", help="module:attribute of a launcher.worker App (of a function returning one, with "
+                                "--factory); imported from the current folder")
+    ru.add_argument("--factory", action="store_true", help="call APP in each worker process to get the App")
+    ru.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    ru.add_argument("--threads", type=int, default=4, help="handlers one process runs at once (default 4)")
+    ru.add_argument("--name", help="the worker's name in logs and metrics")
+    ru.add_argument("--host", default="127.0.0.1")
+    ru.add_argument("--port", type=int, default=8000, help="HTTP: KServe v2 REST, /route, /registry, metrics")
+    ru.add_argument("--grpc-port", type=int, help="KServe v2 gRPC (off unless given)")
+    ru.add_argument("--register-with", help="URL of another launch gateway to register this one's capabilities with")
+    ru.set_defaults(func=run_app)
 
     q = sub.add_parser("quantize", help="requantize a GGUF with launcher's llama-quantize (CANN runs Q8_0/Q4_0)")
     q.add_argument("source", help="input GGUF")
@@ -143,7 +157,7 @@ def serve_config(path: str) -> int:
     for w in result.warnings:
         print(w.format(), file=sys.stderr)
     world = mpi_world()
-    if world and result.config.models[0].parallel.uses_mpi:
+    if world and result.config.models and result.config.models[0].parallel.uses_mpi:
         return serve_under_mpirun(result.config, world)
     return run(result.config)
 
@@ -169,6 +183,24 @@ def serve(args) -> int:
         raise LauncherError("give a GGUF file (launch serve MODEL.gguf) or --config X.yaml")
     from ..serve import serve as run
     result = load_source(quick_config_text(args), str(Path.cwd() / "launch-serve.yaml"))
+    return run(result.config)
+
+
+def run_config_text(args) -> str:
+    """`launch run module:app ...` as the YAML it stands for (a config with one worker and no model)."""
+    worker = {"app": args.app, "processes": args.workers, "threads": args.threads, "path": str(Path.cwd())}
+    if args.factory:
+        worker["factory"] = True
+    if args.name:
+        worker["name"] = args.name
+    gateway = {k: v for k, v in (("grpc_port", args.grpc_port), ("register_with", args.register_with)) if v}
+    data = {"workers": [worker], "port": args.port, "hostname": args.host} | ({"gateway": gateway} if gateway else {})
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def run_app(args) -> int:
+    from ..serve import serve as run
+    result = load_source(run_config_text(args), str(Path.cwd() / "launch-run.yaml"))
     return run(result.config)
 
 

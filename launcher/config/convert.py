@@ -9,6 +9,7 @@ from typing import Any
 from .inherit import model_views
 from .model import (
     EMBEDDED_PREFIX,
+    WORKER_ENGINE,
     Build,
     Config,
     Defaults,
@@ -18,7 +19,9 @@ from .model import (
     Gateway,
     ModelSpec,
     Parallel,
+    WorkerSpec,
     default_name,
+    default_worker_name,
 )
 from .source import Source
 
@@ -56,8 +59,24 @@ def to_config(src: Source) -> Config:
     gateway = section(Gateway, gw_raw, **{k: v for k, v in (("host", d.get("hostname")), ("port", d.get("port")))
                                           if v is not None})
     models_dir = lexical(base / d["models_dir"]) if d.get("models_dir") else None
+    workers = tuple(_worker_spec(w, base) for w in d.get("workers") or ())
     return Config(file=src.file, models=specs, gateway=gateway, build=section(Build, d.get("build")),
-                  models_dir=models_dir)
+                  models_dir=models_dir, workers=workers)
+
+
+def _worker_spec(d: dict, base: Path) -> WorkerSpec:
+    paths = d.get("path", ".")
+    paths = [paths] if isinstance(paths, str) else paths
+    dev = d.get("devices") or {}
+    ids = dev.get("ids")
+    engine = section(Engine, {k: d[k] for k in ("start_timeout", "max_restarts", "restart_backoff") if k in d},
+                     kind=WORKER_ENGINE.kind)
+    return WorkerSpec(name=d.get("name") or default_worker_name(d["app"]), app=d["app"],
+                      factory=d.get("factory", False), processes=d.get("processes", 1), threads=d.get("threads", 4),
+                      path=tuple(lexical(base / p) for p in paths),
+                      env=tuple((k, _env_str(v)) for k, v in (d.get("env") or {}).items()),
+                      devices=Devices(dev.get("backend", "cpu"), tuple(ids) if isinstance(ids, list) else None),
+                      engine=engine)
 
 
 def _model_spec(d: dict, base: Path) -> ModelSpec:
@@ -79,9 +98,11 @@ def _model_spec(d: dict, base: Path) -> ModelSpec:
     if isinstance(params.flash_attn, bool):  # YAML 1.1 reads a bare `on` as true
         params = replace(params, flash_attn="on" if params.flash_attn else "off")
     name = default_name(model, params.model_alias)
+    capabilities = tuple(tuple(c.items()) for c in d.get("capabilities") or ())
     return ModelSpec(name=name, model=model, params=params, devices=devices,
                      parallel=section(Parallel, par_raw), engine=section(Engine, eng_raw, env=env),
-                     defaults=section(Defaults, defaults_raw), preload=d.get("preload", True), ttl=d.get("ttl"))
+                     defaults=section(Defaults, defaults_raw), preload=d.get("preload", True), ttl=d.get("ttl"),
+                     extra_capabilities=capabilities)
 
 
 def _env_str(value: Any) -> str:

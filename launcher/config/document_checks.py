@@ -5,7 +5,7 @@ They need nothing from the machine, so `--offline` runs all of them.
 from __future__ import annotations
 
 from .inherit import ModelView, get, model_views
-from .model import default_name
+from .model import default_name, default_worker_name
 from .problems import Problem
 from .schema import annotated, engine_keys
 from .source import Source
@@ -15,12 +15,47 @@ MPI_SIZES = ("tp_size", "dp_size", "ep_size", "moe_tp_size", "devices_per_rank")
 LOCAL_HOSTS = (None, "127.0.0.1", "localhost", "::1")
 
 
+def _top_name(d: dict) -> str:
+    return default_name(d.get("model") or "", d.get("model_alias")).casefold() if isinstance(d.get("model"), str) \
+        else ""
+
+
+def _capability_checks(v: ModelView) -> list[Problem]:
+    """A model's declared capabilities get `model: <its name>`; naming another model would misroute."""
+    name = default_name(v.get("model", kind=str) or "", v.get("model_alias", kind=str))
+    out = []
+    for i, cap in enumerate(v.get("capabilities", kind=list) or []):
+        if isinstance(cap, dict) and "model" in cap and str(cap["model"]) != name:
+            out.append(v.problem(("capabilities", i, "model"), f"a capability of model {name!r} names model "
+                                 f"{cap['model']!r}", hint=f"leave `model` out: launcher adds model: {name}"))
+    return out
+
+
+def _worker_checks(src: Source, d: dict, model_names: set[str]) -> list[Problem]:
+    """Worker names are unique, and differ from model names (logs, metrics and /v1/models show both)."""
+    out, seen = [], {}
+    workers = d.get("workers") if isinstance(d.get("workers"), list) else []
+    for i, w in enumerate(workers):
+        if not isinstance(w, dict) or not isinstance(w.get("app"), str):
+            continue
+        name = w.get("name") if isinstance(w.get("name"), str) else default_worker_name(w["app"])
+        where = ("workers", i, "name") if "name" in w else ("workers", i, "app")
+        if name.casefold() in seen:
+            out.append(src.problem(where, f"worker name {name!r} is also used by workers[{seen[name.casefold()]}]",
+                                   hint="give each worker its own `name:`"))
+        elif name.casefold() in model_names:
+            out.append(src.problem(where, f"worker name {name!r} is also a model's name",
+                                   hint="give the worker another `name:`"))
+        seen.setdefault(name.casefold(), i)
+    return out
+
+
 def document_checks(src: Source) -> list[Problem]:
     d = src.data if isinstance(src.data, dict) else {}
     out: list[Problem] = []
-    if "model" not in d and "models" not in d:
+    if "model" not in d and "models" not in d and "workers" not in d:
         out.append(src.problem((), "missing required key 'model'",
-                               hint="the GGUF file to serve (or `models:` for several)"))
+                               hint="the GGUF file to serve (or `models:` for several, or `workers:`)"))
     if "model" in d and "models" in d:
         out.append(src.problem(("models",), "give either `model` (one model) or `models` (several), not both",
                                hint="move the top-level model into the models list"))
@@ -36,6 +71,8 @@ def document_checks(src: Source) -> list[Problem]:
                                      hint="model names match case-insensitively: give each model its own "
                                           "model_alias"))
             names.setdefault(name.casefold(), (v.index, name))
+        out += _capability_checks(v)
+    out += _worker_checks(src, d, {n for n in names} or {_top_name(d)})
     grpc_port = get(d, "gateway", "grpc_port", kind=int)
     if grpc_port is not None and grpc_port == (get(d, "port", kind=int) or 8080):
         out.append(src.problem(("gateway", "grpc_port"), "gateway.grpc_port is the gateway's HTTP port too",

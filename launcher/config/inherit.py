@@ -13,7 +13,7 @@ from .schema import MODEL_SECTIONS
 from .source import Source
 
 # Keys of the deployment as a whole: never inherited by a model.
-GLOBAL_KEYS = ("port", "hostname", "gateway", "build", "models", "models_dir")
+GLOBAL_KEYS = ("port", "hostname", "gateway", "build", "models", "models_dir", "workers")
 
 
 def get(data: Any, *path: str, kind: type | tuple = object) -> Any:
@@ -71,4 +71,6 @@ def model_views(src: Source) -> list[ModelView]:
     items = d.get("models")
     if isinstance(items, list):
         return [ModelView(src, merged(d, it), it, i) for i, it in enumerate(items) if isinstance(it, dict)]
+    if "model" not in d and "workers" in d:
+        return []  # workers only
     return [ModelView(src, d)]

@@ -4,7 +4,9 @@ set (`--assume-devices`) the device checks still run against it.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
+from importlib.machinery import PathFinder
 from pathlib import Path
 
 from ..devices import DeviceSet
@@ -34,6 +36,7 @@ def machine_checks(src: Source, base_dir: Path, devices_for, offline: bool) -> l
             out += _model_source_checks(v, base_dir)
     if offline:
         return out
+    out += _worker_source_checks(src, d, base_dir)
     value = get(d, "gateway", "api_key_file", kind=str)
     if value and not os.access(base_dir / value, os.R_OK):
         out.append(src.problem(("gateway", "api_key_file"), f"API key file {value!r} does not exist or is not "
@@ -46,6 +49,42 @@ def machine_checks(src: Source, base_dir: Path, devices_for, offline: bool) -> l
     if mdir and not (base_dir / mdir).is_dir():
         out.append(src.problem(("models_dir",), f"models_dir {mdir!r} is not a directory", value=mdir))
     return out
+
+
+def _worker_source_checks(src: Source, d: dict, base_dir: Path) -> list[Problem]:
+    """Each worker's folders exist and its module is there (found on disk; no user code runs)."""
+    out: list[Problem] = []
+    workers = d.get("workers") if isinstance(d.get("workers"), list) else []
+    for i, w in enumerate(workers):
+        if not isinstance(w, dict) or not isinstance(w.get("app"), str):
+            continue
+        paths = w.get("path", ".")
+        paths = [paths] if isinstance(paths, str) else [p for p in paths if isinstance(p, str)]
+        folders = [base_dir / p for p in paths]
+        missing = [str(f) for f in folders if not f.is_dir()]
+        if missing:
+            out.append(src.problem(("workers", i, "path"), f"worker path {', '.join(missing)} is not a directory",
+                                   hint="paths are relative to the config file"))
+            continue
+        module = w["app"].split(":", 1)[0]
+        if not module_exists(module, [str(f) for f in folders]):
+            out.append(src.problem(("workers", i, "app"), f"module {module!r} is not found in "
+                                   f"{', '.join(str(f) for f in folders)} or the installed packages",
+                                   value=w["app"], hint="set the worker's `path:` to the folder that holds the "
+                                   "module's top package"))
+    return out
+
+
+def module_exists(module: str, paths: list[str]) -> bool:
+    """Find `a.b.c` without importing it (importing would run the user's code at validation)."""
+    parts = module.split(".")
+    # The worker's folders first; else any installed package (editable installs have their own finder).
+    spec = PathFinder.find_spec(parts[0], paths) or importlib.util.find_spec(parts[0])
+    for part in parts[1:]:
+        if spec is None or not spec.submodule_search_locations:
+            return False
+        spec = PathFinder.find_spec(f"{spec.name}.{part}", list(spec.submodule_search_locations))
+    return spec is not None
 
 
 def _model_source_checks(v: ModelView, base_dir: Path) -> list[Problem]:

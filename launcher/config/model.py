@@ -120,6 +120,10 @@ class Gateway:
     request_timeout: float = 600.0
     connect_timeout: float = 5.0
     log_dir: str | None = None
+    register_with: str | None = None     # another gateway's URL: register our capabilities there
+    register_key_env: str | None = None
+    advertise_url: str | None = None
+    replica_id: str | None = None
     max_loaded: int | None = None    # most models loaded at once (LRU eviction of idle ones)
     load_timeout: float = 600.0      # how long a request waits for an on-demand load
 
@@ -128,6 +132,11 @@ class Gateway:
         """Where a client on this machine reaches the gateway (a wildcard bind answers on loopback)."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def public_url(self) -> str:
+        """What other gateways and clients are told to use (registration, /route)."""
+        return self.advertise_url or self.local_url
 
 
 @dataclass(frozen=True)
@@ -170,6 +179,16 @@ class ModelSpec:
     defaults: Defaults
     preload: bool = True       # start with launcher; else load on first request
     ttl: float | None = None   # unload after this many idle seconds
+    extra_capabilities: tuple[tuple[tuple[str, Any], ...], ...] = ()  # from YAML, as sorted pairs
+
+    @property
+    def capabilities(self) -> list[dict]:
+        """What requests may route to this model by: the implicit ones, then the declared ones, each
+        with `model: <name>`."""
+        kinds = ["chat", "completion"] + (["embed"] if self.params.embeddings else [])
+        out = [{"type": kind, "model": self.name} for kind in kinds]
+        out += [dict(pairs) | {"model": self.name} for pairs in self.extra_capabilities]
+        return out
 
     @property
     def aliases(self) -> tuple[str, ...]:
@@ -189,6 +208,35 @@ class ModelSpec:
         return self.model[len(EMBEDDED_PREFIX):] if self.is_embedded else None
 
 
+WORKER_ENGINE = Engine(kind="worker")
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """A Python worker (a launcher.worker App) in `processes` processes behind the gateway. It has the
+    attributes of a ModelSpec the supervisor reads, so one runner supervises both."""
+    name: str
+    app: str                   # module:attribute
+    factory: bool = False
+    processes: int = 1
+    threads: int = 4
+    path: tuple[str, ...] = ()  # absolute folders put first on sys.path
+    env: tuple[tuple[str, str], ...] = ()
+    devices: Devices = Devices()
+    engine: Engine = WORKER_ENGINE  # start_timeout, max_restarts, restart_backoff
+    defaults: Defaults = Defaults()
+    preload: bool = True
+    ttl: float | None = None
+
+
+def default_worker_name(app: str) -> str:
+    """`examples.basic.app:app` -> `basic`: the module's last part, its package's when that is generic."""
+    parts = app.split(":", 1)[0].split(".")
+    while len(parts) > 1 and parts[-1] in ("app", "main", "server", "worker"):
+        parts.pop()
+    return parts[-1]
+
+
 @dataclass(frozen=True)
 class Config:
     file: str
@@ -197,3 +245,4 @@ class Config:
     build: Build
     models_dir: str | None = None
     origins: tuple = ()   # env_defaults.Origin: where the Llama Switch .env names' settings came from
+    workers: tuple[WorkerSpec, ...] = ()

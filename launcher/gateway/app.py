@@ -5,8 +5,10 @@ in app.state (set by the lifespan); every error is rendered by envelopes.py.
 """
 from __future__ import annotations
 
+import socket
 from contextlib import asynccontextmanager
 from typing import Awaitable, Callable
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import Depends, FastAPI, Request
@@ -17,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from ..config.model import Gateway
 from ..supervise.deployment import Deployment
 from ..supervise.states import ModelState
-from . import manage_api, openai_api
+from . import discovery_api, manage_api, openai_api
 from .deps import GatewayState, require_key, state
 from .envelopes import install_error_handlers
 from .kserve import rest as kserve_rest
@@ -25,11 +27,15 @@ from .kserve.grpc_service import start_grpc
 from .metrics import Metrics
 from .pool import ModelPool
 from .proxy import Forwarder
+from .registration import Registrar
+from .registry import Registry
+from .routing import Router
 
 
 def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = None, keys: tuple[str, ...] = (),
                manager=None, on_start: Callable[[], Awaitable[None]] | None = None,
-               on_stop: Callable[[], Awaitable[None]] | None = None) -> FastAPI:
+               on_stop: Callable[[], Awaitable[None]] | None = None,
+               exiting: Callable[[], bool] | None = None) -> FastAPI:
     metrics = Metrics()
     metrics.follow(deployment.events)
     pool = pool or ModelPool(deployment, gw.max_loaded, gw.load_timeout)
@@ -42,15 +48,21 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
         limits = httpx.Limits(max_keepalive_connections=64, max_connections=None, keepalive_expiry=4.0)
         timeout = httpx.Timeout(gw.request_timeout, connect=gw.connect_timeout)
         async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
-            app.state.gw = GatewayState(deployment, pool, Forwarder(client, metrics, gw.max_queue), metrics, keys,
-                                        gw.admin_key_env, manager)
-            grpc_server = await start_grpc(app.state.gw, gw.host, gw.grpc_port) if gw.grpc_port else None
+            st = GatewayState(deployment, pool, Forwarder(client, metrics, gw.max_queue), metrics, keys,
+                              gw.admin_key_env, manager, Router(deployment, Registry()),
+                              gw.replica_id or f"{socket.gethostname()}:{gw.port}", gw.public_url,
+                              grpc_endpoint(gw), exiting or (lambda: False))
+            app.state.gw = st
+            grpc_server = await start_grpc(st, gw.host, gw.grpc_port) if gw.grpc_port else None
             if on_start:
                 await on_start()
             pool.start_ttl_loop()
+            registrar = Registrar.start(st, gw) if gw.register_with else None
             try:
                 yield
             finally:
+                if registrar is not None:
+                    await registrar.stop()
                 if grpc_server is not None:
                     await grpc_server.stop(grace=5)
                 await pool.close()
@@ -68,8 +80,17 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
     app.include_router(openai_api.router)
     app.include_router(manage_api.router)
     app.include_router(kserve_rest.router)
+    app.include_router(discovery_api.router)
     _install_operator_routes(app)
     return app
+
+
+def grpc_endpoint(gw: Gateway) -> str | None:
+    """host:port of our gRPC service as others should dial it."""
+    if not gw.grpc_port:
+        return None
+    host = urlsplit(gw.public_url).hostname or "127.0.0.1"
+    return f"{host}:{gw.grpc_port}"
 
 
 def _install_operator_routes(app: FastAPI) -> None:
@@ -79,7 +100,7 @@ def _install_operator_routes(app: FastAPI) -> None:
 
     @app.get("/ready")
     async def ready(request: Request):
-        states = {r.name: r.state for r in state(request).deployment.models}
+        states = {r.name: r.state for r in state(request).deployment.everything}
         # A model that is not loaded on purpose (on demand, unloaded) does not make the gateway unready.
         ok = all(s in (ModelState.READY, ModelState.STOPPED) for s in states.values())
         return JSONResponse({"ready": ok, "models": states}, status_code=200 if ok else 503)

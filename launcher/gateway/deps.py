@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 from fastapi import Request
 
@@ -13,6 +14,8 @@ from .auth import key_ok, presented_key
 from .metrics import Metrics
 from .pool import ModelPool
 from .proxy import Forwarder
+from .registry import Registry
+from .routing import Router
 
 
 @dataclass
@@ -24,6 +27,15 @@ class GatewayState:
     keys: tuple[str, ...]
     admin_key_env: str | None
     manager: object | None   # gateway.manager.ModelManager, when /api/v1 may change models
+    router: Router
+    replica_id: str          # this gateway's name in registries (ours and others')
+    public_url: str          # where others reach this gateway
+    grpc_endpoint: str | None = None
+    exiting: Callable[[], bool] = field(default=lambda: False)  # shutting down: long streams end
+
+    @property
+    def registry(self) -> Registry:
+        return self.router.registry
 
 
 def state(request: Request) -> GatewayState:
@@ -46,6 +58,17 @@ def require_admin(request: Request) -> None:
         raise ManagementDisabled("the gateway has API keys but no admin key: set gateway.admin_key_env")
     if not key_ok(presented_key(request.headers), (admin,)):
         raise Unauthorized("the management API needs the admin key")
+
+
+def require_register(request: Request) -> None:
+    """Registering a replica diverts traffic to it: the admin key when there is one, else an API key."""
+    st = state(request)
+    admin = os.environ.get(st.admin_key_env, "") if st.admin_key_env else ""
+    if admin:
+        if not key_ok(presented_key(request.headers), (admin,)):
+            raise Unauthorized("registering a replica needs the admin key")
+        return
+    require_key(request)
 
 
 async def json_object(request: Request) -> tuple[dict, bytes]:

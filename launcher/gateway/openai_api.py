@@ -1,4 +1,5 @@
-"""`/v1`: the OpenAI-compatible routes. Thin: each resolves the model and hands the bytes to the proxy."""
+"""`/v1`: the OpenAI-compatible routes. Thin: each resolves the model (by `model`, or by an X-Capability
+query among the models) and hands the bytes to the proxy."""
 from __future__ import annotations
 
 import json
@@ -9,8 +10,10 @@ from fastapi.responses import Response
 from .deps import json_object, require_key, state
 from .dispatch import Dispatch
 from .proxy import LoadingSSE, SSEPassthrough
+from .routing import CAPABILITY_HEADER, header_query
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_key)])
+CAPABILITY_TYPE = {"chat": "chat", "completions": "completion", "embeddings": "embed"}  # endpoint -> `type`
 
 
 @router.post("/chat/completions")
@@ -42,8 +45,15 @@ async def models(request: Request):
 async def forward(request: Request, path: str, endpoint: str) -> Response:
     st = state(request)
     body, raw = await json_object(request)
-    runner = st.deployment.resolve(body.get("model"))
-    missing = {} if endpoint == "embeddings" else {k: v for k, v in runner.request_defaults.items() if k not in body}
+    missing = {}
+    if request.headers.get(CAPABILITY_HEADER):  # X-Capability: type=chat,lang=zh picks the model
+        query = {"type": CAPABILITY_TYPE[endpoint], **header_query(request.headers)}
+        runner = st.router.route(query, kinds=("model",)).target
+        missing["model"] = runner.name
+    else:
+        runner = st.deployment.resolve(body.get("model"))
+    if endpoint != "embeddings":
+        missing |= {k: v for k, v in runner.request_defaults.items() if k not in body}
     body.update(missing)
     stream = body.get("stream") is True
     payload = json.dumps(body).encode() if missing else raw

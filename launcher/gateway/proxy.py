@@ -33,7 +33,8 @@ class Forwarder:
     def __init__(self, client: httpx.AsyncClient, metrics: Metrics, max_queue: int):
         self.client, self.metrics, self.max_queue = client, metrics, max_queue
 
-    async def open(self, runner: ModelRunner, path: str, body: bytes) -> tuple[Upstream, httpx.Response]:
+    async def open(self, runner: ModelRunner, path: str, body: bytes,
+                   headers: dict | None = None) -> tuple[Upstream, httpx.Response]:
         """Send to a ready upstream; on a failure before any response, retry once (another replica
         if there is one: a stale pooled connection or a crashed engine must not fail the caller)."""
         self._check_capacity(runner)
@@ -47,7 +48,7 @@ class Forwarder:
             up.in_flight += 1
             try:
                 req = self.client.build_request("POST", up.url + path, content=body,
-                                                headers={"content-type": "application/json"})
+                                                headers=headers or {"content-type": "application/json"})
                 resp = await self.client.send(req, stream=True)
                 up.served += 1
                 return up, resp
@@ -74,17 +75,20 @@ class Forwarder:
     async def complete(self, runner: ModelRunner, path: str, body: bytes, receive: Receive) -> Response:
         """Non-streamed: fetch the whole answer, unless the client disconnects first (then cancel,
         which closes the upstream connection and so frees the engine's slot)."""
-        fetched = await until_done_or_disconnected(self._fetch(runner, path, body), receive)
+        fetched = await until_done_or_disconnected(self.fetch(runner, path, body), receive)
         if fetched is None:
             return Response(status_code=499)  # nobody is there to read it
-        status, media_type, content = fetched
+        status, headers, content = fetched
+        media_type = headers.get("content-type", "application/json")
         if status >= 400:
             return _upstream_error(status, content)
         self._count_usage(runner.name, content)
         return Response(content, status_code=status, media_type=media_type)
 
-    async def _fetch(self, runner: ModelRunner, path: str, body: bytes) -> tuple[int, str, bytes]:
-        up, resp = await self.open(runner, path, body)
+    async def fetch(self, runner: ModelRunner, path: str, body: bytes,
+                    headers: dict | None = None) -> tuple[int, httpx.Headers, bytes]:
+        """One whole upstream answer: status, headers, bytes."""
+        up, resp = await self.open(runner, path, body, headers)
         try:
             content = await resp.aread()
         except RETRYABLE as exc:
@@ -93,7 +97,7 @@ class Forwarder:
         finally:
             await resp.aclose()
             up.in_flight -= 1
-        return resp.status_code, resp.headers.get("content-type", "application/json"), content
+        return resp.status_code, resp.headers, content
 
     async def stream(self, runner: ModelRunner, path: str, body: bytes) -> Response:
         up, resp = await self.open(runner, path, body)
@@ -108,7 +112,7 @@ class Forwarder:
 
     async def call_json(self, runner: ModelRunner, path: str, payload: dict) -> dict:
         """One non-streamed engine call, decoded; an engine error becomes the matching APIError."""
-        status, _, content = await self._fetch(runner, path, json.dumps(payload).encode())
+        status, _, content = await self.fetch(runner, path, json.dumps(payload).encode())
         if status >= 400:
             raise engine_error(status, content)
         self._count_usage(runner.name, content)

@@ -26,9 +26,9 @@ class FlagIssue:
 
 @dataclass(frozen=True)
 class ProcessSpec:
-    """One process launcher starts (role engine or mpirun), or one an mpirun job starts on a rank."""
+    """One process launcher starts (role engine, mpirun or worker), or one an mpirun job starts on a rank."""
     name: str                      # log prefix, e.g. "gemma#0", "deepseek.rank1"
-    role: str                      # engine | mpirun | rank
+    role: str                      # engine | mpirun | rank | worker
     argv: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()   # added to the launcher's environment
     port: int | None = None        # where it listens (HTTP for engines and rank 0, RPC for rpc ranks)
@@ -124,6 +124,7 @@ class Plan:
     gateway_port: int
     models: tuple[ModelPlan, ...]
     origins: tuple = ()   # env_defaults.Origin of every setting the Llama Switch .env names can give
+    workers: tuple[ModelPlan, ...] = ()   # Python workers (mode "worker")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -30,6 +30,7 @@ from .model import (
     ProcessSpec,
     RankJob,
 )
+from .workers import plan_worker
 
 LOOPBACK = "127.0.0.1"
 
@@ -48,7 +49,9 @@ def make_plan(config: Config, devices, binaries: Binaries, ports: Iterator[int],
     as with --offline: the config's device ids are planned as they are written)."""
     pick = devices if callable(devices) else (lambda backend: devices)
     models = tuple(plan_model(spec, pick(spec.devices.backend), binaries, ports, host) for spec in config.models)
-    return Plan(config.file, config.gateway.host, config.gateway.port, models, config.origins + binaries.origins)
+    workers = tuple(plan_worker(w, pick(w.devices.backend), binaries, ports, config.gateway) for w in config.workers)
+    return Plan(config.file, config.gateway.host, config.gateway.port, models, config.origins + binaries.origins,
+                workers)
 
 
 def plan_model(spec: ModelSpec, devices: DeviceSet | None, binaries: Binaries, ports: Iterator[int],

@@ -34,4 +34,8 @@ def to_shell(plan: Plan) -> str:
                     command_line(proc) + " &"]
         for rank in model.ranks:
             out.append(f"#   rank {rank.rank} runs: {command_line(rank)}")
+    for worker in plan.workers:
+        out += ["", f"# worker {worker.name!r}: {len(worker.processes)} process(es)"]
+        for proc in worker.processes:
+            out += [f"# {proc.name}: health {proc.health_url}", command_line(proc) + " &"]
     return "\n".join(out) + "\n"

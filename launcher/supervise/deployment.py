@@ -1,4 +1,4 @@
-"""The deployment: every served model, owned in one place.
+"""The deployment: every served model and Python worker, owned in one place.
 
 It creates and removes model runners, resolves the names requests use, and emits what happens
 to models on one EventBus that the gateway, metrics and shutdown subscribe to.
@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Awaitable, Callable
 
-from ..config.model import ModelSpec
+from ..config.model import ModelSpec, WorkerSpec
 from ..errors import BadRequest, ModelNotFound
 from ..plan.model import ModelPlan
 from .events import Event, EventBus, EventKind
@@ -21,11 +21,27 @@ class Deployment:
         self.events = EventBus()
         self._processes, self._sleep = processes, sleep
         self._runners: list[ModelRunner] = []
+        self._workers: list[ModelRunner] = []
         self._by_name: dict[str, ModelRunner] = {}
 
     @property
     def models(self) -> tuple[ModelRunner, ...]:
         return tuple(self._runners)
+
+    @property
+    def workers(self) -> tuple[ModelRunner, ...]:
+        """Python worker groups: routed by capability only, never by a request's `model` name."""
+        return tuple(self._workers)
+
+    @property
+    def everything(self) -> tuple[ModelRunner, ...]:
+        return tuple(self._runners) + tuple(self._workers)
+
+    def add_worker(self, plan: ModelPlan, spec: WorkerSpec) -> ModelRunner:
+        runner = ModelRunner(plan, spec, self._processes, self.events.emit, self._sleep)
+        self._workers.append(runner)
+        self.events.emit(Event(EventKind.ADDED, runner.name, runner.state))
+        return runner
 
     def add(self, plan: ModelPlan, spec: ModelSpec) -> ModelRunner:
         runner = ModelRunner(plan, spec, self._processes, self.events.emit, self._sleep)
@@ -64,8 +80,8 @@ class Deployment:
         return runner
 
     async def stop_all(self, grace: float = 10.0) -> None:
-        await asyncio.gather(*(r.stop(grace) for r in self._runners), return_exceptions=True)
+        await asyncio.gather(*(r.stop(grace) for r in self.everything), return_exceptions=True)
 
     def kill_now(self) -> None:
-        for r in self._runners:
+        for r in self.everything:
             r.kill_now()

@@ -54,14 +54,16 @@ ProcessFactory = Callable[[ProcessSpec], Process]
 
 
 class ManagedProcess:
-    def __init__(self, spec: ProcessSpec, log_dir: Path, echo: bool = True):
+    def __init__(self, spec: ProcessSpec, log_dir: Path, echo: bool = True, secret_env: dict | None = None):
         self.spec = spec
+        self.secret_env = dict(secret_env or {})  # added at start, never part of the plan (keys)
         self.state = ProcessState.STOPPED
         self.proc: asyncio.subprocess.Process | None = None
         self.log_path = log_dir / f"{spec.name.replace('#', '-')}.log"
         self.echo = echo
         self.tail: deque[str] = deque(maxlen=40)
         self.started_at: float | None = None
+        self.health: dict | None = None   # the last healthy answer's JSON (a worker lists its capabilities)
         self._pump: asyncio.Task | None = None
 
     @property
@@ -75,6 +77,7 @@ class ManagedProcess:
     async def start(self) -> None:
         env = dict(os.environ)
         env.update(self.spec.env_dict)
+        env.update(self.secret_env)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.state = ProcessState.STARTING
         self.tail.clear()
@@ -117,7 +120,9 @@ class ManagedProcess:
                     self.state = ProcessState.READY
                     return
                 with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(self.spec.health_url, timeout=2.0)).status_code == 200:
+                    resp = await client.get(self.spec.health_url, timeout=2.0)
+                    if resp.status_code == 200:
+                        self.health = _json_or_none(resp)
                         self.state = ProcessState.READY
                         return
                 await asyncio.sleep(0.2)
@@ -171,6 +176,14 @@ class ManagedProcess:
         if self.proc and self.proc.returncode is None:
             _signal_group(self.proc.pid, signal.SIGKILL)
         self._sweep()
+
+
+def _json_or_none(resp: httpx.Response) -> dict | None:
+    try:
+        data = resp.json()
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _signal_group(pid: int, sig: int) -> None:

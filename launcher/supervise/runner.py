@@ -1,4 +1,5 @@
-"""A served model: the processes of its plan, restarted on crash, and the upstreams they offer.
+"""A served model or Python worker: the processes of its plan, restarted on crash, and the upstreams
+they offer.
 
 States are ModelState (states.py); every change is emitted as an Event. One replica crashing
 takes only that replica out of rotation while it restarts.
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable
 
-from ..config.model import ModelSpec
+from ..config.model import ModelSpec, WorkerSpec
 from ..errors import StartError
 from ..plan.model import ModelPlan
 from .events import Event, EventKind
@@ -43,7 +44,7 @@ class Upstream:
 
 
 class ModelRunner:
-    def __init__(self, plan: ModelPlan, spec: ModelSpec, processes: ProcessFactory,
+    def __init__(self, plan: ModelPlan, spec: ModelSpec | WorkerSpec, processes: ProcessFactory,
                  emit: Callable[[Event], None] = lambda event: None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         self.plan, self.spec = plan, spec
@@ -62,6 +63,28 @@ class ModelRunner:
     @property
     def name(self) -> str:
         return self.plan.name
+
+    @property
+    def is_worker(self) -> bool:
+        return self.plan.mode == "worker"
+
+    @property
+    def capabilities(self) -> list[dict]:
+        """A model's come from its config; a worker's from its processes' health answers (its decorators)."""
+        if not self.is_worker:
+            return self.spec.capabilities
+        out: list[dict] = []
+        for u in self.upstreams:
+            for cap in (getattr(u.process, "health", None) or {}).get("capabilities") or []:
+                if isinstance(cap, dict) and cap not in out:
+                    out.append(cap)
+        return out
+
+    @property
+    def load(self) -> float:
+        """Requests in flight or on their way, per slot of the ready upstreams."""
+        slots = sum(u.slots for u in self.upstreams if u.ready) or 1
+        return (self.pending + sum(u.in_flight for u in self.upstreams)) / slots
 
     def _set_state(self, new: ModelState, detail: str = "") -> None:
         if new != self.state:

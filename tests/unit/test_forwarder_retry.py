@@ -48,7 +48,7 @@ def test_request_on_a_dropped_pooled_connection_is_retried_once():
             fwd = Forwarder(client, Metrics(), max_queue=4)
             results = []
             for _ in range(3):
-                status, _, content = await fwd._fetch(runner, "/v1/completions", b"{}")
+                status, _, content = await fwd.fetch(runner, "/v1/completions", b"{}")
                 results.append((status, content))
         server.close()
         return results, stats, up

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 
 import grpc
@@ -18,12 +19,15 @@ from ...supervise.states import ModelState
 from ..auth import key_ok, presented_key
 from ..deps import GatewayState
 from ..dispatch import Dispatch
+from ..routing import Route, route_kserve
 from . import generation
 from . import grpc_predict_v2_pb2 as pb
 from .metadata import EXTENSIONS, PLATFORM, launcher_version
+from .relay import RelayError, error_message, relay, relay_headers, relay_stream
 from .rest import VERSION
 from .service import SERVICE, add_to_server
 from .tensors import CONTENTS, encode_raw, grpc_inputs, grpc_parameters
+from .wire import json_request, proto_response, set_parameters
 
 log = logging.getLogger("launcher.grpc")
 PUBLIC = {f"/{SERVICE}/ServerLive", f"/{SERVICE}/ServerReady"}
@@ -34,22 +38,11 @@ STATUS = {400: grpc.StatusCode.INVALID_ARGUMENT, 401: grpc.StatusCode.UNAUTHENTI
           502: grpc.StatusCode.UNAVAILABLE, 503: grpc.StatusCode.UNAVAILABLE}
 
 
-def _parameter(value) -> pb.InferParameter:
-    if isinstance(value, bool):
-        return pb.InferParameter(bool_param=value)
-    if isinstance(value, int):
-        return pb.InferParameter(int64_param=value)
-    if isinstance(value, float):
-        return pb.InferParameter(double_param=value)
-    return pb.InferParameter(string_param=str(value))
-
-
 def _response(name: str, request_id: str, texts: list[str], reasons: list[str], raw: bool,
               parameters: dict) -> pb.ModelInferResponse:
     """Outputs as the request sent its inputs: raw contents (tritonclient) or typed contents (anyserve)."""
     resp = pb.ModelInferResponse(model_name=name, model_version=VERSION, id=request_id)
-    for key, value in parameters.items():
-        resp.parameters[key].CopyFrom(_parameter(value))
+    set_parameters(resp.parameters, parameters)
     for out_name, values in (("text_output", [t.encode() for t in texts]), ("finish_reason", [r.encode() for r in reasons])):
         tensor = resp.outputs.add(name=out_name, datatype="BYTES", shape=[len(values)])
         if raw:
@@ -74,35 +67,39 @@ class InferenceService:
         return pb.ServerMetadataResponse(name="launcher", version=launcher_version(), extensions=EXTENSIONS)
 
     async def ModelReady(self, request, context):
-        runner = await self._model(request.name, request.version, context)
-        return pb.ModelReadyResponse(ready=runner.state == ModelState.READY)
+        chosen = await self._model(request.name, request.version, context)
+        return pb.ModelReadyResponse(ready=chosen.target.state == ModelState.READY)
 
     async def ModelMetadata(self, request, context):
-        runner = await self._model(request.name, request.version, context)
-        meta = pb.ModelMetadataResponse(name=runner.name, versions=[VERSION], platform=PLATFORM)
+        chosen = await self._model(request.name, request.version, context)
+        if chosen.kind != "model":  # a worker's tensors are its handlers' business
+            return pb.ModelMetadataResponse(name=request.name, versions=[VERSION], platform="launcher.worker")
+        meta = pb.ModelMetadataResponse(name=chosen.target.name, versions=[VERSION], platform=PLATFORM)
         for i in generation.INPUTS:
             meta.inputs.add(name=i.name, datatype=i.datatype, shape=list(i.shape))
         for name, datatype in generation.OUTPUTS:
             meta.outputs.add(name=name, datatype=datatype, shape=[-1])
         return meta
 
-    async def _model(self, name: str, version: str, context):
+    async def _model(self, name: str, version: str, context) -> Route:
         try:
-            runner = self.st.deployment.resolve(name)
             if version not in ("", VERSION):
                 raise NotFound(f"model {name!r} has no version {version!r}")
-            return runner
+            return route_kserve(self.st.router, name, {}, _metadata(context))
         except APIError as exc:
             await context.abort(STATUS.get(exc.status, grpc.StatusCode.NOT_FOUND), exc.message)
 
     async def ModelInfer(self, request, context):
         try:
-            return await self._infer(request)
+            return await self._infer(request, _metadata(context))
         except APIError as exc:
             await context.abort(STATUS.get(exc.status, grpc.StatusCode.INTERNAL), exc.message)
 
-    async def _infer(self, request) -> pb.ModelInferResponse:
-        runner = self.st.deployment.resolve(request.model_name)
+    async def _infer(self, request, metadata: dict) -> pb.ModelInferResponse:
+        chosen = route_kserve(self.st.router, request.model_name, grpc_parameters(request.parameters), metadata)
+        if chosen.kind != "model":
+            return await self._relay(request, chosen, metadata)
+        runner = chosen.target
         tensors, form = grpc_inputs(request)
         call = generation.decode_call(tensors, grpc_parameters(request.parameters), runner.request_defaults)
         async with Dispatch(self.st, runner, "grpc", "ModelInfer") as dispatch:
@@ -115,14 +112,36 @@ class InferenceService:
         return _response(runner.name, request.id, [r.text for r in results], [r.finish_reason for r in results],
                          form == "raw", tokens)
 
+    async def _relay(self, request, chosen: Route, metadata: dict) -> pb.ModelInferResponse:
+        """To a worker or replica, over REST (the message in its JSON form), and the answer back."""
+        path = f"/v2/models/{request.model_name}/infer"
+        status, _, content = await relay(self.st, chosen, path, json.dumps(json_request(request)).encode(),
+                                         relay_headers(self.st, chosen, metadata), "grpc", "ModelInfer")
+        if status >= 400:
+            raise RelayError(status, error_message(content))
+        return proto_response(json.loads(content), raw=bool(request.raw_input_contents))
+
+    async def _relay_stream(self, request, chosen: Route, metadata: dict, queue: asyncio.Queue) -> None:
+        path = f"/v2/models/{request.model_name}/infer_stream"
+        async with contextlib.AsyncExitStack() as stack:
+            events = await relay_stream(self.st, chosen, path, json.dumps(json_request(request)).encode(),
+                                        relay_headers(self.st, chosen, metadata), "grpc", "ModelStreamInfer", stack)
+            async for event in events:
+                inner = event.get("infer_response")
+                await queue.put(pb.ModelStreamInferResponse(
+                    error_message=event.get("error_message") or "",
+                    infer_response=proto_response(inner, raw=bool(request.raw_input_contents)) if inner
+                    else pb.ModelInferResponse(id=request.id)))
+
     async def ModelStreamInfer(self, request_iterator, context):
         """Requests are served concurrently; their responses interleave, each with its request's id."""
         queue: asyncio.Queue = asyncio.Queue()
         tasks: set[asyncio.Task] = set()
+        metadata = _metadata(context)
 
         async def read() -> None:
             async for request in request_iterator:
-                task = asyncio.create_task(self._stream_one(request, queue))
+                task = asyncio.create_task(self._stream_one(request, queue, metadata))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             while tasks:
@@ -141,9 +160,12 @@ class InferenceService:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
-    async def _stream_one(self, request, queue: asyncio.Queue) -> None:
+    async def _stream_one(self, request, queue: asyncio.Queue, metadata: dict) -> None:
         try:
-            runner = self.st.deployment.resolve(request.model_name)
+            chosen = route_kserve(self.st.router, request.model_name, grpc_parameters(request.parameters), metadata)
+            if chosen.kind != "model":
+                return await self._relay_stream(request, chosen, metadata, queue)
+            runner = chosen.target
             tensors, form = grpc_inputs(request)
             call = generation.decode_call(tensors, grpc_parameters(request.parameters), runner.request_defaults)
             if len(call.prompts) != 1:
@@ -169,6 +191,11 @@ class InferenceService:
             log.exception("ModelStreamInfer request %r failed", request.id)
             await queue.put(pb.ModelStreamInferResponse(error_message="internal error in the gateway",
                                                         infer_response=pb.ModelInferResponse(id=request.id)))
+
+
+def _metadata(context) -> dict[str, str]:
+    """A call's metadata as lower-case headers (keys, X-Capability)."""
+    return {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
 
 
 class KeyCheck(grpc.aio.ServerInterceptor):

@@ -16,20 +16,56 @@ from ...supervise.states import ModelState
 from ..deps import require_key, state
 from ..dispatch import Dispatch
 from ..proxy import EventStream, until_done_or_disconnected
+from ..registry import RemoteReplica
+from ..routing import Route, route_kserve
 from . import generation
 from .metadata import model_metadata, server_metadata
+from .relay import BINARY_HEADER, RelayError, error_message, relay, relay_headers, relay_stream
 from .tensors import rest_inputs, rest_output
 
 router = APIRouter(prefix="/v2")
 VERSION = "1"  # launcher serves one version of each model
-BINARY_HEADER = "inference-header-content-length"
 
 
-def resolve(request: Request, name: str, version: str | None = None) -> ModelRunner:
-    runner = state(request).deployment.resolve(name)
+def route(request: Request, name: str, version: str | None, body: dict | None = None) -> Route:
+    """A served model by name, else by capability (routing.py)."""
     if version not in (None, "", VERSION):
         raise NotFound(f"model {name!r} has no version {version!r} (it serves version {VERSION})")
-    return runner
+    parameters = (body or {}).get("parameters")
+    return route_kserve(state(request).router, name, parameters if isinstance(parameters, dict) else {},
+                        request.headers)
+
+
+async def relayed(request: Request, chosen: Route, name: str, endpoint: str) -> Response:
+    """The request, as sent, to the worker or replica that serves its capability; its answer back."""
+    if chosen.kind == "worker" and endpoint.startswith("generate"):
+        raise BadRequest(f"{name!r} is served by Python worker {chosen.target.name!r}, which answers infer and "
+                         "infer_stream only")
+    st = state(request)
+    raw = await request.body()
+    path = f"/v2/models/{name}/{endpoint}"
+    headers = relay_headers(st, chosen, request.headers)
+    if endpoint.endswith("_stream"):
+        stack = contextlib.AsyncExitStack()
+        try:
+            events = await relay_stream(st, chosen, path, raw, headers, "kserve", endpoint, stack)
+        except BaseException:
+            await stack.aclose()
+            raise
+
+        async def sse():
+            async for event in events:
+                yield b"data: " + json.dumps(event).encode() + b"\n\n"
+        return EventStream(sse(), stack.aclose)
+    answer = await until_done_or_disconnected(relay(st, chosen, path, raw, headers, "kserve", endpoint),
+                                              request.receive)
+    if answer is None:
+        return Response(status_code=499)  # nobody is there to read it
+    status, resp_headers, content = answer
+    if status >= 400:
+        raise RelayError(status, error_message(content))
+    keep = {BINARY_HEADER: resp_headers[BINARY_HEADER]} if BINARY_HEADER in resp_headers else {}
+    return Response(content, status, headers=keep, media_type=resp_headers.get("content-type"))
 
 
 @router.get("")
@@ -54,19 +90,22 @@ async def ready(request: Request):
 @router.get("/models/{name}", dependencies=[Depends(require_key)])
 @router.get("/models/{name}/versions/{version}", dependencies=[Depends(require_key)])
 async def model(request: Request, name: str, version: str | None = None):
-    return model_metadata(resolve(request, name, version).name, VERSION)
+    chosen = route(request, name, version)
+    if chosen.kind != "model":  # a worker's tensors are its handlers' business
+        return {"name": name, "versions": [VERSION], "platform": "launcher.worker", "inputs": [], "outputs": []}
+    return model_metadata(chosen.target.name, VERSION)
 
 
 @router.get("/models/{name}/ready", dependencies=[Depends(require_key)])
 @router.get("/models/{name}/versions/{version}/ready", dependencies=[Depends(require_key)])
 async def model_ready(request: Request, name: str, version: str | None = None):
-    runner = resolve(request, name, version)
+    runner = route(request, name, version).target
     if runner.state != ModelState.READY:
         raise BadRequest(f"model {runner.name!r} is {runner.state}")
-    return {"name": runner.name, "ready": True}
+    return {"name": name if isinstance(runner, RemoteReplica) or runner.is_worker else runner.name, "ready": True}
 
 
-async def _request(request: Request) -> tuple[dict, bytes]:
+async def read_request(request: Request) -> tuple[dict, bytes]:
     """The JSON part and the binary part (binary tensor data extension) of a request."""
     raw = await request.body()
     header = request.headers.get(BINARY_HEADER)
@@ -101,8 +140,11 @@ def _requested_outputs(body: dict) -> dict[str, bool]:
 @router.post("/models/{name}/infer", dependencies=[Depends(require_key)])
 @router.post("/models/{name}/versions/{version}/infer", dependencies=[Depends(require_key)])
 async def infer(request: Request, name: str, version: str | None = None):
-    runner = resolve(request, name, version)
-    body, binary = await _request(request)
+    body, binary = await read_request(request)
+    chosen = route(request, name, version, body)
+    if chosen.kind != "model":
+        return await relayed(request, chosen, name, "infer")
+    runner = chosen.target
     tensors, form = rest_inputs(body, binary)
     call = generation.decode_call(tensors, body.get("parameters") or {}, runner.request_defaults)
     outputs = _requested_outputs(body)
@@ -162,8 +204,11 @@ async def _stream_response(request: Request, runner: ModelRunner, prompt: str, p
 @router.post("/models/{name}/infer_stream", dependencies=[Depends(require_key)])
 @router.post("/models/{name}/versions/{version}/infer_stream", dependencies=[Depends(require_key)])
 async def infer_stream(request: Request, name: str, version: str | None = None):
-    runner = resolve(request, name, version)
-    body, binary = await _request(request)
+    body, binary = await read_request(request)
+    chosen = route(request, name, version, body)
+    if chosen.kind != "model":
+        return await relayed(request, chosen, name, "infer_stream")
+    runner = chosen.target
     tensors, form = rest_inputs(body, binary)
     call = generation.decode_call(tensors, body.get("parameters") or {}, runner.request_defaults)
     if len(call.prompts) != 1:
@@ -189,8 +234,11 @@ async def infer_stream(request: Request, name: str, version: str | None = None):
 @router.post("/models/{name}/generate", dependencies=[Depends(require_key)])
 @router.post("/models/{name}/versions/{version}/generate", dependencies=[Depends(require_key)])
 async def generate(request: Request, name: str, version: str | None = None):
-    runner = resolve(request, name, version)
-    body, _ = await _request(request)
+    body, _ = await read_request(request)
+    chosen = route(request, name, version, body)
+    if chosen.kind != "model":
+        return await relayed(request, chosen, name, "generate")
+    runner = chosen.target
     call = generation.decode_generate(body, runner.request_defaults)
     st = state(request)
     async with Dispatch(st, runner, "kserve", "generate") as dispatch:
@@ -209,8 +257,11 @@ async def generate(request: Request, name: str, version: str | None = None):
 @router.post("/models/{name}/generate_stream", dependencies=[Depends(require_key)])
 @router.post("/models/{name}/versions/{version}/generate_stream", dependencies=[Depends(require_key)])
 async def generate_stream(request: Request, name: str, version: str | None = None):
-    runner = resolve(request, name, version)
-    body, _ = await _request(request)
+    body, _ = await read_request(request)
+    chosen = route(request, name, version, body)
+    if chosen.kind != "model":
+        return await relayed(request, chosen, name, "generate_stream")
+    runner = chosen.target
     call = generation.decode_generate(body, runner.request_defaults)
 
     def render(piece: generation.Piece) -> dict:

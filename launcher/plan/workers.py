@@ -1,0 +1,34 @@
+"""Planning Python workers: each process is `python -m launcher.worker MODULE:ATTR` on an internal port,
+told where the gateway is (for `context.call`). Pure, like the planner."""
+from __future__ import annotations
+
+from ..binaries import Binaries
+from ..config.model import Gateway, WorkerSpec
+from ..devices import VISIBLE_ENV, DeviceSet
+from ..errors import PlanError
+from ..worker.client import GATEWAY_ENV
+from .model import ModelPlan, ProcessSpec
+
+LOOPBACK = "127.0.0.1"
+
+
+def plan_worker(spec: WorkerSpec, devices: DeviceSet | None, binaries: Binaries, ports, gateway: Gateway) -> ModelPlan:
+    env = list(spec.env) + [(GATEWAY_ENV, gateway.local_url)]
+    ids: tuple[int, ...] = ()
+    if spec.devices.backend in VISIBLE_ENV:  # every process of the worker sees the same devices
+        ids = spec.devices.ids if spec.devices.ids is not None else (devices.ids if devices else ())
+        if not ids:
+            raise PlanError(f"worker {spec.name}: no {spec.devices.backend} devices to plan for: list them in "
+                            "devices.ids")
+        env.append((VISIBLE_ENV[spec.devices.backend], ",".join(map(str, ids))))
+    procs = []
+    for i in range(spec.processes):
+        port = next(ports)
+        argv = [binaries.python, "-m", "launcher.worker", spec.app] + (["--factory"] if spec.factory else [])
+        argv += ["--host", LOOPBACK, "--port", str(port), "--name", spec.name, "--threads", str(spec.threads)]
+        for folder in spec.path:
+            argv += ["--path", folder]
+        procs.append(ProcessSpec(f"{spec.name}#{i}", "worker", tuple(argv), tuple(env), port,
+                                 f"http://{LOOPBACK}:{port}/health", devices=tuple(ids)))
+    return ModelPlan(spec.name, (spec.name,), "worker", tuple(procs),
+                     upstreams=tuple(f"http://{LOOPBACK}:{p.port}" for p in procs), slots_per_upstream=spec.threads)
