@@ -7,7 +7,6 @@ from launcher.worker import AnyServe, ModelInferRequest, ModelInferResponse
 
 app = AnyServe()
 
-
 @app.capability(type="echo")
 def echo_handler(request: ModelInferRequest) -> ModelInferResponse:
     response = ModelInferResponse(

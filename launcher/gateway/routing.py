@@ -3,7 +3,8 @@ request's capability query among local models, local workers and registered repl
 `capabilities.choose`: every queried key equal, least loaded ready target first).
 
 Where the query comes from:
-    KServe        model name = capability `type`, plus the request's non-generation `parameters`
+    KServe        model name = capability `type`, plus those of the request's `parameters` that are
+                  capability keys here (a key some capability has; others are the handler's own)
     any request   `X-Capability: type=chat,lang=zh` (added to the above)
     relayed       `X-Capability-Query: {json}`: the query another gateway resolved; a request relayed
                   by a gateway (`X-Launcher-Forwarded`) is served here, never relayed again
@@ -106,7 +107,7 @@ def header_query(headers: Mapping[str, str]) -> dict:
 
 def route_kserve(router: Router, name: str, parameters: Mapping, headers: Mapping[str, str]) -> Route:
     """A KServe request for `name`: a served model of that name; else the capability {type: name} (with
-    the request's capability parameters and headers); else a capability {model: name} (a Python worker's
+    the request's parameters that are capability keys, and its headers); else a capability {model: name} (a Python worker's
     model, or one a registered replica serves)."""
     local_only = bool(headers.get(FORWARDED_HEADER))
     if headers.get(QUERY_HEADER):  # relayed: the query was resolved by the gateway before us
@@ -114,8 +115,9 @@ def route_kserve(router: Router, name: str, parameters: Mapping, headers: Mappin
     runner = router.deployment.find(name)
     if runner is not None:
         return Route(runner, {})
+    keys = {k for c in router.candidates(local_only) for cap in c.capabilities for k in cap}
     extra = {k: v for k, v in parameters.items()
-             if k not in NOT_CAPABILITY and isinstance(v, (str, int, float, bool))}
+             if k in keys and k not in NOT_CAPABILITY and isinstance(v, (str, int, float, bool))}
     extra.update(header_query(headers))
     query = {"type": name, **extra}
     try:

@@ -107,6 +107,7 @@ class ModelPlan:
     slots_per_upstream: int = 1
     notes: tuple[str, ...] = ()          # things the user should know
     flag_issues: tuple[FlagIssue, ...] = ()
+    capabilities: tuple[dict, ...] = ()  # what requests may route here by (a worker's are known once it runs)
 
     def file(self, kind: str) -> PlanFile | None:
         return next((f for f in self.files if f.kind == kind), None)

@@ -78,7 +78,7 @@ def plan_model(spec: ModelSpec, devices: DeviceSet | None, binaries: Binaries, p
                 "them, not checked" + ("; tensor_split is equal because device memory is unknown"
                                        if mode == "layer" and spec.params.tensor_split is None else ""))
         plan = replace(plan, notes=(note,) + plan.notes)
-    return plan
+    return replace(plan, capabilities=tuple(spec.capabilities))
 
 
 def _model_path(spec: ModelSpec, host: Host) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shlex
 
+from ..capabilities import show
 from .model import Plan, ProcessSpec
 
 
@@ -24,6 +25,8 @@ def to_shell(plan: Plan) -> str:
         out += [f"#   {o.env_name:<18} {o.setting:<13} {o.value}  <- {o.source}" for o in plan.origins]
     for model in plan.models:
         out += ["", f"# model {model.name!r} (accepted names: {', '.join(model.aliases)}), mode {model.mode}"]
+        if model.capabilities:
+            out.append("# capabilities: " + ", ".join(show(c) for c in model.capabilities))
         for note in [i.format() for i in model.flag_issues] + list(model.notes):
             out.append(f"# note: {note}")
         for f in model.files:

@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..capabilities import matches
-from .messages import ModelInferResponse, ModelStreamInferResponse, response_from_proto
+from .messages import (
+    ModelInferResponse,
+    ModelStreamInferResponse,
+    response_from_json,
+    response_from_proto,
+    response_of_outputs,
+)
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,8 @@ class Stream:
         self.closed = False
 
     def send(self, response: Any) -> None:
-        """A ModelStreamInferResponse (launcher's, or its protobuf form), a ModelInferResponse, or a dict."""
+        """A ModelStreamInferResponse (launcher's, or its protobuf form), a ModelInferResponse, or a dict of
+        outputs (`{"token": ["hi"]}`)."""
         if self.closed:
             raise RuntimeError("the stream is closed")
         self._queue.put(_stream_item(response))
@@ -120,7 +127,10 @@ def _stream_item(response: Any) -> ModelStreamInferResponse:
     if hasattr(response, "infer_response") and hasattr(response, "SerializeToString"):  # protobuf
         inner = response.infer_response if response.HasField("infer_response") else None
         return ModelStreamInferResponse(response.error_message, response_from_proto(inner) if inner else None)
-    if isinstance(response, dict):
+    if isinstance(response, dict) and ("infer_response" in response or "error_message" in response):
         inner = response.get("infer_response")
-        return ModelStreamInferResponse(response.get("error_message", ""), inner)
+        return ModelStreamInferResponse(response.get("error_message", ""),
+                                        response_from_json(inner) if isinstance(inner, dict) else inner)
+    if isinstance(response, dict):  # outputs by name
+        return ModelStreamInferResponse(infer_response=response_of_outputs(response))
     raise TypeError(f"stream.send got {type(response).__name__}; send a ModelStreamInferResponse")

@@ -264,16 +264,21 @@ def as_response(value: Any, request: ModelInferRequest) -> ModelInferResponse:
         return value
     if hasattr(value, "outputs") and hasattr(value, "SerializeToString"):
         return response_from_proto(value)
-    response = ModelInferResponse(model_name=request.model_name, id=request.id)
     if isinstance(value, (str, bytes)):
         value = {"text_output": [value]}
     if isinstance(value, dict):
-        for tensor in inputs_from_values(value):
-            values = tensor["contents"][CONTENTS[tensor["datatype"]]]
-            if tensor["datatype"] == "BYTES":
-                values = [base64.b64decode(v) for v in values]
-            response.add_output(tensor["name"], tensor["datatype"], tensor["shape"],
-                                **{CONTENTS[tensor["datatype"]]: values})
-        return response
+        return response_of_outputs(value, request.model_name, request.id)
     raise TypeError(f"a handler returned {type(value).__name__}; return a ModelInferResponse, a dict of outputs "
                     "or text")
+
+
+def response_of_outputs(values: dict, model_name: str = "", id: str = "") -> ModelInferResponse:
+    """`{"answer": [42], "text": ["hi"]}` as a response, datatypes from the values."""
+    response = ModelInferResponse(model_name=model_name, id=id)
+    for tensor in inputs_from_values(values):
+        key = CONTENTS[tensor["datatype"]]
+        data = tensor["contents"][key]
+        if tensor["datatype"] == "BYTES":
+            data = [base64.b64decode(v) for v in data]
+        response.add_output(tensor["name"], tensor["datatype"], tensor["shape"], **{key: data})
+    return response

@@ -2,6 +2,7 @@
 # gateway: http://127.0.0.1:8080/v1 (runs inside launch)
 
 # model 'deepseek-v2-lite' (accepted names: deepseek-v2-lite, DeepSeek-V2-Lite-Chat-Q8_0.gguf, DeepSeek-V2-Lite-Chat-Q8_0), mode ep_tp
+# capabilities: {type=chat, model=deepseek-v2-lite}, {type=completion, model=deepseek-v2-lite}
 # note: rank 0 of llama-mpi-server serves HTTP; the other ranks follow its batches
 mkdir -p /run/launcher
 cat > /run/launcher/deepseek-v2-lite.fork.yaml <<'LAUNCHER_EOF'

@@ -2,6 +2,7 @@
 # gateway: http://127.0.0.1:8080/v1 (runs inside launch)
 
 # model 'gemma3-270m-rpc' (accepted names: gemma3-270m-rpc), mode rpc
+# capabilities: {type=chat, model=gemma3-270m-rpc}, {type=completion, model=gemma3-270m-rpc}
 # note: ggml RPC is unauthenticated: keep rpc_host on a private network
 mkdir -p /run/launcher
 cat > /run/launcher/gemma3-270m-rpc.ranks.json <<'LAUNCHER_EOF'

@@ -2,6 +2,7 @@
 # gateway: http://127.0.0.1:8080/v1 (runs inside launch)
 
 # model 'qwen2-7b' (accepted names: qwen2-7b, Qwen2-7B-Instruct-Q8_0.gguf, Qwen2-7B-Instruct-Q8_0), mode rpc
+# capabilities: {type=chat, model=qwen2-7b}, {type=completion, model=qwen2-7b}
 # note: ggml RPC is unauthenticated: keep rpc_host on a private network
 # note: runs across hosts: /run/launcher/qwen2-7b.ranks.json, the model and the binaries must exist at the same paths on every host (shared filesystem), and launcher must be installed there for `launch rank`
 mkdir -p /run/launcher

@@ -61,7 +61,7 @@ class InferenceService:
 
     async def ServerReady(self, request, context):
         return pb.ServerReadyResponse(ready=all(r.state in (ModelState.READY, ModelState.STOPPED)
-                                                for r in self.st.deployment.models))
+                                                for r in self.st.deployment.everything))
 
     async def ServerMetadata(self, request, context):
         return pb.ServerMetadataResponse(name="launcher", version=launcher_version(), extensions=EXTENSIONS)

@@ -80,7 +80,7 @@ async def live():
 
 @router.get("/health/ready")
 async def ready(request: Request):
-    states = {r.name: r.state for r in state(request).deployment.models}
+    states = {r.name: r.state for r in state(request).deployment.everything}
     waiting = [n for n, s in states.items() if s not in (ModelState.READY, ModelState.STOPPED)]
     if waiting:
         raise EngineUnavailable(f"not ready: {', '.join(waiting)} starting or failed")
