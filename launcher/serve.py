@@ -30,12 +30,11 @@ from .models.embedded import model_file
 from .net import free_ports, port_in_use
 from .paths import cache_dir
 from .plan import host_here, make_plan, plan_for_here
-from .plan.model import ModelPlan
+from .plan.model import WORKER_KEY_ENV, ModelPlan
 from .prepare import ensure_models, prepare_binaries
 from .supervise.deployment import Deployment
 from .supervise.events import Event, EventKind
 from .supervise.process import ManagedProcess
-from .worker.client import GATEWAY_KEY_ENV
 
 log = logging.getLogger("launcher")
 
@@ -78,7 +77,7 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
     models = plan_models or plan.models
     log_dir = Path(gw.log_dir) if gw.log_dir else cache_dir() / "logs" / Path(config.file).stem
     # Workers call back into the gateway (context.call) with its key, which never goes into a plan.
-    secret = {GATEWAY_KEY_ENV: keys[0]} if keys else {}
+    secret = {WORKER_KEY_ENV: keys[0]} if keys else {}
     deployment = Deployment(lambda spec: ManagedProcess(spec, log_dir, echo,
                                                         secret if spec.role == "worker" else None))
     for model_plan, spec in zip(models, config.models):

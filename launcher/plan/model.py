@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass, fields
 
 # Every process of an mpirun job carries JOB_ENV=<marker>, so launcher finds ranks outside mpirun's group.
 JOB_ENV = "LAUNCHER_JOB"
+# A worker process finds its gateway (for context.call) in WORKER_GATEWAY_ENV, and its key in
+# WORKER_KEY_ENV (added when it starts, never written into a plan).
+WORKER_GATEWAY_ENV, WORKER_KEY_ENV = "LAUNCHER_GATEWAY", "LAUNCHER_GATEWAY_KEY"
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,13 @@ from ..binaries import Binaries
 from ..config.model import Gateway, WorkerSpec
 from ..devices import VISIBLE_ENV, DeviceSet
 from ..errors import PlanError
-from ..worker.client import GATEWAY_ENV
-from .model import ModelPlan, ProcessSpec
+from .model import WORKER_GATEWAY_ENV, ModelPlan, ProcessSpec
 
 LOOPBACK = "127.0.0.1"
 
 
 def plan_worker(spec: WorkerSpec, devices: DeviceSet | None, binaries: Binaries, ports, gateway: Gateway) -> ModelPlan:
-    env = list(spec.env) + [(GATEWAY_ENV, gateway.local_url)]
+    env = list(spec.env) + [(WORKER_GATEWAY_ENV, gateway.local_url)]
     ids: tuple[int, ...] = ()
     if spec.devices.backend in VISIBLE_ENV:  # every process of the worker sees the same devices
         ids = spec.devices.ids if spec.devices.ids is not None else (devices.ids if devices else ())

@@ -63,15 +63,6 @@ class App:
         hits = [h for h in self.handlers if matches(h.capability, query)]
         return next((h for h in hits if h.stream == stream), None) or (hits[0] if hits else None)
 
-    def serve(self, port: int = 8000, host: str = "127.0.0.1", threads: int = 4) -> None:
-        """Serve this app alone, KServe v2 over REST on `port` (blocks). Under launch (`launch run
-        module:app`, or a config's `workers:`) it gets gRPC, keys, metrics, restarts and `context.call`."""
-        import uvicorn
-
-        from .client import gateway_call
-        from .server import create_worker_app
-        uvicorn.run(create_worker_app(self, "app", gateway_call, threads), host=host, port=port, log_level="info")
-
 
 AnyServe = App  # the anyserve documents' name
 

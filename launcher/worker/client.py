@@ -21,9 +21,8 @@ import httpx
 from ..errors import LauncherError
 from ..gateway.kserve.service import Stub
 from ..gateway.kserve.wire import proto_request
+from ..plan.model import WORKER_GATEWAY_ENV, WORKER_KEY_ENV
 from .messages import ModelInferResponse, inputs_from_values, response_from_json, response_from_proto
-
-GATEWAY_ENV, GATEWAY_KEY_ENV = "LAUNCHER_GATEWAY", "LAUNCHER_GATEWAY_KEY"
 
 
 class CallError(LauncherError):
@@ -142,14 +141,14 @@ def _json(resp) -> dict:
 def gateway_call(model_name: str | None = None, capability: dict | None = None, inputs: dict | None = None,
                  **kwargs) -> ModelInferResponse:
     """`context.call` in a worker: through the gateway that started it (LAUNCHER_GATEWAY)."""
-    url = os.environ.get(GATEWAY_ENV)
+    url = os.environ.get(WORKER_GATEWAY_ENV)
     if not url:
         raise CallError("context.call needs the gateway: this worker was not started by launch")
     capability = dict(capability or {})
     name = model_name or capability.get("type")
     if not name:
         raise CallError("context.call needs a model_name or a capability with a type")
-    client = Client(endpoint=url, api_key=os.environ.get(GATEWAY_KEY_ENV) or None)
+    client = Client(endpoint=url, api_key=os.environ.get(WORKER_KEY_ENV) or None)
     return client.infer(name, inputs or {}, capability=capability or None, parameters=kwargs.get("parameters"))
 
 

@@ -120,6 +120,15 @@ def create_worker_app(app: App, name: str, call, threads: int = 4) -> FastAPI:
     return web
 
 
+def serve_app(app: App, port: int = 8000, host: str = "127.0.0.1", threads: int = 4) -> None:
+    """Serve one App alone, KServe v2 over REST on `port` (blocks). Under launch (`launch run module:app`,
+    or a config's `workers:`) it gets gRPC, keys, metrics, restarts and `context.call`."""
+    import uvicorn
+
+    from .client import gateway_call
+    uvicorn.run(create_worker_app(app, "app", gateway_call, threads), host=host, port=port, log_level="info")
+
+
 def _asked_outputs(request) -> tuple[dict | None, bool]:
     """(output name -> binary?) for the outputs the request lists (None: all), and binary_data_output."""
     binary_all = bool(request.parameters.get("binary_data_output"))

@@ -30,6 +30,7 @@ from ..messages import (
     ModelInferResponse,
     ModelStreamInferResponse,
 )
+from ..server import serve_app
 
 __all__ = ["LlamaCppConfig", "LlamaCppEngine", "create_handlers", "create_app", "create_server", "extract_prompt",
            "extract_generation_params"]
@@ -124,7 +125,7 @@ class LlamaCppServer:
     def run(self) -> None:
         self.engine.load()
         create_handlers(self.app, self.config, self.engine)
-        self.app.serve(port=self.config.port)
+        serve_app(self.app, port=self.config.port)
 
 
 def create_server(config: LlamaCppConfig) -> LlamaCppServer:
