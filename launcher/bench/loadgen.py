@@ -114,8 +114,11 @@ SAME_SAMPLING = {"ignore_eos": True, "repeat_penalty": 1.0}
 def _kserve_body(prompt: str, max_tokens: int) -> dict:
     return {"inputs": [{"name": "prompt", "datatype": "BYTES", "shape": [1], "data": [prompt]},
                        {"name": "max_tokens", "datatype": "INT64", "shape": [1], "data": [max_tokens]},
-                       {"name": "temperature", "datatype": "FP32", "shape": [1], "data": [0.0]}],
-            "parameters": dict(SAME_SAMPLING)}
+                       {"name": "temperature", "datatype": "FP32", "shape": [1], "data": [0.0]},
+                       # an input, not a parameter: the built-in Python worker reads only inputs
+                       {"name": "repeat_penalty", "datatype": "FP32", "shape": [1],
+                        "data": [SAME_SAMPLING["repeat_penalty"]]}],
+            "parameters": {"ignore_eos": SAME_SAMPLING["ignore_eos"]}}
 
 
 def _grpc_request(model: str, prompt: str, max_tokens: int):
