@@ -13,13 +13,17 @@ LauncherError                  anything the user can fix; printed without a trac
       |    +-- ManagementDisabled   403 management_disabled
       +-- NotFound             404 not_found (no such route, task, file)
       |    +-- ModelNotFound   404 model_not_found
+      |    +-- CapabilityNotFound  404 capability_not_found (lists what is available)
       +-- MethodNotAllowed     405 method_not_allowed (with Allow)
       +-- Conflict             409 conflict
+      +-- PayloadTooLarge      413 body_too_large (gateway.max_body_bytes)
+      +-- QueueFull            429 queue_full (gateway.max_queue requests already wait; with Retry-After)
       +-- InternalError        500 internal_error (a bug: logged with its traceback)
       +-- UpstreamError        502 upstream_error
       +-- EngineUnavailable    503 model_unavailable (with Retry-After)
-           +-- QueueFull       503 queue_full
+           +-- ModelsBusy      503 models_busy (every loaded model is busy: none can be unloaded)
            +-- ModelStopped    503 model_stopped (stopped through /api/v1 until switched to again)
+           +-- ShuttingDown    503 shutting_down (draining: finishing what runs, taking nothing new)
 """
 from __future__ import annotations
 
@@ -120,8 +124,23 @@ class EngineUnavailable(APIError):
         super().__init__(message, param=param, headers={"Retry-After": str(retry_after)})
 
 
-class QueueFull(EngineUnavailable):
-    code = "queue_full"
+class PayloadTooLarge(APIError):
+    status, type, code = 413, "invalid_request_error", "body_too_large"
+
+
+class QueueFull(APIError):
+    status, type, code = 429, "rate_limit_error", "queue_full"
+
+    def __init__(self, message: str, retry_after: int = 1):
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+class ModelsBusy(EngineUnavailable):
+    code = "models_busy"
+
+
+class ShuttingDown(EngineUnavailable):
+    code = "shutting_down"
 
 
 class ModelStopped(EngineUnavailable):

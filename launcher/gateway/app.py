@@ -30,6 +30,7 @@ from .proxy import Forwarder
 from .registration import Registrar
 from .registry import Registry
 from .routing import Router
+from .slots import SlotQueue
 
 
 def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = None, keys: tuple[str, ...] = (),
@@ -48,7 +49,8 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
         limits = httpx.Limits(max_keepalive_connections=64, max_connections=None, keepalive_expiry=4.0)
         timeout = httpx.Timeout(gw.request_timeout, connect=gw.connect_timeout)
         async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
-            st = GatewayState(deployment, pool, Forwarder(client, metrics, gw.max_queue), metrics, keys,
+            slots = SlotQueue(gw.max_queue, gw.load_timeout, gw.request_timeout, metrics)
+            st = GatewayState(deployment, pool, Forwarder(client, metrics, slots), metrics, keys,
                               gw.admin_key_env, manager, Router(deployment, Registry()),
                               gw.replica_id or f"{socket.gethostname()}:{gw.port}", gw.public_url,
                               grpc_endpoint(gw), exiting or (lambda: False))

@@ -35,7 +35,8 @@ def _openai_body(exc: APIError) -> dict:
 # The Llama Switch document's envelope: `message` says what failed, `error` is the detail string (always a
 # string: "" on success). `code` (machine-readable) and `param` are launcher's additions.
 _SUMMARIES = {400: "Invalid request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-              405: "Method not allowed", 409: "Conflict", 500: "Internal error", 502: "Engine error",
+              405: "Method not allowed", 409: "Conflict", 413: "Request too large", 429: "Too many requests",
+              500: "Internal error", 502: "Engine error",
               503: "Unavailable"}
 
 

@@ -15,6 +15,9 @@ class Metrics:
                                 ["model", "endpoint", "protocol", "status"], registry=r)
         self.errors = Counter("launcher_errors_total", "Error answers by model and code", ["model", "code"], registry=r)
         self.in_flight = Gauge("launcher_requests_in_flight", "Requests being served", ["model"], registry=r)
+        self.queued = Gauge("launcher_requests_queued", "Requests waiting for an engine slot", ["model"], registry=r)
+        self.refused = Counter("launcher_requests_refused_total", "Requests refused: queue full (429) or draining",
+                               ["model", "reason"], registry=r)
         self.ttft = Histogram("launcher_time_to_first_byte_seconds", "Time to the first streamed byte",
                               ["model"], registry=r,
                               buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 
-from ..errors import EngineUnavailable, ModelStopped, QueueFull, StartError
+from ..errors import EngineUnavailable, ModelsBusy, ModelStopped, StartError
 from ..supervise.deployment import Deployment
 from ..supervise.runner import ModelRunner
 from ..supervise.states import ModelState
@@ -97,7 +97,7 @@ class ModelPool:
                 await victim.stop()
                 continue
             if time.monotonic() > deadline:
-                raise QueueFull(f"the {len(others)} loaded models are busy; {runner.name!r} cannot load now")
+                raise ModelsBusy(f"the {len(others)} loaded models are busy; {runner.name!r} cannot load now")
             await asyncio.sleep(0.1)
 
     def preload_list(self) -> list[ModelRunner]:

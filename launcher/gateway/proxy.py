@@ -17,11 +17,11 @@ import httpx
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ..errors import APIError, BadRequest, EngineUnavailable, NotFound, QueueFull, UpstreamError
+from ..errors import APIError, BadRequest, EngineUnavailable, NotFound, UpstreamError
 from ..supervise.runner import ModelRunner, Upstream
-from ..supervise.states import ModelState
 from .envelopes import normalize_upstream_error, sse_error
 from .metrics import Metrics
+from .slots import SlotQueue
 
 log = logging.getLogger("launcher.gateway")
 RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
@@ -30,22 +30,18 @@ DONE = b"data: [DONE]"
 
 
 class Forwarder:
-    def __init__(self, client: httpx.AsyncClient, metrics: Metrics, max_queue: int):
-        self.client, self.metrics, self.max_queue = client, metrics, max_queue
+    def __init__(self, client: httpx.AsyncClient, metrics: Metrics, slots: SlotQueue):
+        self.client, self.metrics, self.slots = client, metrics, slots
 
     async def open(self, runner: ModelRunner, path: str, body: bytes,
                    headers: dict | None = None) -> tuple[Upstream, httpx.Response]:
-        """Send to a ready upstream; on a failure before any response, retry once (another replica
-        if there is one: a stale pooled connection or a crashed engine must not fail the caller)."""
-        self._check_capacity(runner)
+        """Take a slot (slots.py: FIFO, 429 beyond max_queue) and send; on a failure before any response,
+        retry once (another replica if there is one: a stale pooled connection or a crashed engine must
+        not fail the caller). The caller gives the slot back with `release`."""
         tried: list[Upstream] = []
         last: Exception | None = None
         for _ in range(2):
-            # Another replica if there is one; else the same again (a stale pooled connection).
-            up = runner.pick(exclude=tried) or runner.pick()
-            if up is None:
-                break
-            up.in_flight += 1
+            up = await self.slots.acquire(runner, exclude=tried)
             try:
                 req = self.client.build_request("POST", up.url + path, content=body,
                                                 headers=headers or {"content-type": "application/json"})
@@ -53,24 +49,17 @@ class Forwarder:
                 up.served += 1
                 return up, resp
             except RETRYABLE as exc:
-                up.in_flight -= 1
+                self.release(runner, up)
                 tried.append(up)
                 last = exc
-            except BaseException:  # cancelled (client gone) or unexpected: the slot count must not leak
-                up.in_flight -= 1
+            except BaseException:  # cancelled (client gone) or unexpected: the slot must not leak
+                self.release(runner, up)
                 raise
-        state = runner.state
-        detail = f" ({type(last).__name__})" if last else ""
-        raise EngineUnavailable(f"model {runner.name!r} is {state}: no engine could take the request{detail}")
+        raise EngineUnavailable(f"model {runner.name!r} is {runner.state}: no engine could take the request "
+                                f"({type(last).__name__})")
 
-    def _check_capacity(self, runner: ModelRunner) -> None:
-        ready = [u for u in runner.upstreams if u.ready]
-        if not ready:
-            raise EngineUnavailable(f"model {runner.name!r} is {runner.state}; retry shortly",
-                                    retry_after=5 if runner.state == ModelState.STARTING else 2)
-        capacity = sum(u.slots for u in ready) + self.max_queue
-        if sum(u.in_flight for u in runner.upstreams) >= capacity:
-            raise QueueFull(f"model {runner.name!r} has {capacity} requests running or queued; retry later")
+    def release(self, runner: ModelRunner, up: Upstream) -> None:
+        self.slots.release(runner, up)
 
     async def complete(self, runner: ModelRunner, path: str, body: bytes, receive: Receive) -> Response:
         """Non-streamed: fetch the whole answer, unless the client disconnects first (then cancel,
@@ -96,7 +85,7 @@ class Forwarder:
                                     f"({type(exc).__name__}); retry") from exc
         finally:
             await resp.aclose()
-            up.in_flight -= 1
+            self.release(runner, up)
         return resp.status_code, resp.headers, content
 
     async def stream(self, runner: ModelRunner, path: str, body: bytes) -> Response:
@@ -106,9 +95,9 @@ class Forwarder:
                 content = await resp.aread()
             finally:
                 await resp.aclose()
-                up.in_flight -= 1
+                self.release(runner, up)
             return _upstream_error(resp.status_code, content)
-        return SSEPassthrough(up, resp, self.metrics, runner.name)
+        return SSEPassthrough(lambda: self.release(runner, up), resp, self.metrics, runner.name)
 
     async def call_json(self, runner: ModelRunner, path: str, payload: dict) -> dict:
         """One non-streamed engine call, decoded; an engine error becomes the matching APIError."""
@@ -129,7 +118,7 @@ class Forwarder:
             yield _decoded_events(resp, self.metrics, runner.name)
         finally:
             await resp.aclose()
-            up.in_flight -= 1
+            self.release(runner, up)
 
     def _count_usage(self, model: str, content: bytes) -> None:
         try:
@@ -222,9 +211,9 @@ class _SSEResponse(Response):
 class SSEPassthrough(_SSEResponse):
     """Streams upstream SSE bytes as they come; races the client's disconnect against the upstream."""
 
-    def __init__(self, up: Upstream, resp: httpx.Response, metrics: Metrics, model: str):
+    def __init__(self, release: Callable[[], None], resp: httpx.Response, metrics: Metrics, model: str):
         super().__init__()
-        self.up, self.resp, self.metrics, self.model = up, resp, metrics, model
+        self.release, self.resp, self.metrics, self.model = release, resp, metrics, model
         self.done = lambda: None  # the route's bookkeeping, ended with the stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -232,7 +221,7 @@ class SSEPassthrough(_SSEResponse):
             await until_done_or_disconnected(self._pump(send), receive)
         finally:
             await self.resp.aclose()  # closing the connection makes llama-server free the slot
-            self.up.in_flight -= 1
+            self.release()
             self.done()
 
     async def _pump(self, send: Send) -> None:
@@ -324,4 +313,4 @@ class LoadingSSE(_SSEResponse):
             await pipe_sse(resp, send, self.forwarder.metrics, self.runner.name, self.started)
         finally:
             await resp.aclose()
-            up.in_flight -= 1
+            self.forwarder.release(self.runner, up)

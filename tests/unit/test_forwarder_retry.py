@@ -7,6 +7,7 @@ import httpx
 
 from launcher.gateway.metrics import Metrics
 from launcher.gateway.proxy import Forwarder
+from launcher.gateway.slots import SlotQueue
 from launcher.supervise.runner import Upstream
 
 BODY = json.dumps({"choices": [{"text": "ok"}]}).encode()
@@ -45,7 +46,7 @@ def test_request_on_a_dropped_pooled_connection_is_retried_once():
                                  pick=lambda exclude=(): None if up in exclude else up)
         limits = httpx.Limits(max_keepalive_connections=8, keepalive_expiry=30)
         async with httpx.AsyncClient(limits=limits) as client:
-            fwd = Forwarder(client, Metrics(), max_queue=4)
+            fwd = Forwarder(client, Metrics(), SlotQueue(max_queue=4, load_timeout=10, queue_timeout=10))
             results = []
             for _ in range(3):
                 status, _, content = await fwd.fetch(runner, "/v1/completions", b"{}")

@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import threading
 
 import httpx
 import pytest
@@ -105,17 +106,20 @@ def test_api_keys_bearer_and_x_api_key_and_public_health(tmp_path):
         assert "s3cret" not in bodies
 
 
-def test_engine_down_is_503_with_retry_after(tmp_path):
-    with gateway(tmp_path, extra="") as gw:
-        proc = gw.runners[0].upstreams[0].process
-        os.kill(proc.pid, signal.SIGKILL)
+def test_a_request_waits_for_a_restarting_engine_and_a_failed_one_is_503(tmp_path):
+    with gateway(tmp_path) as gw:
+        os.kill(gw.runners[0].upstreams[0].process.pid, signal.SIGKILL)
         assert wait_for(lambda: gw.runners[0].state != "ready", timeout=5)
-        r = httpx.post(gw.url + "/v1/chat/completions", json=CHAT)
-        assert r.status_code == 503
-        assert r.headers["retry-after"]
-        assert r.json()["error"]["code"] == "model_unavailable"
         assert httpx.get(gw.url + "/ready").status_code == 503
-        assert wait_for(lambda: gw.runners[0].state == "ready")
+        r = httpx.post(gw.url + "/v1/chat/completions", json=CHAT, timeout=30)
+        assert r.status_code == 200 and gw.runners[0].restarts == 1  # it waited in line for the restart
+    text = "model: fake.gguf\nmodel_alias: fake\nengine: {max_restarts: 0, start_timeout: 20}\n"
+    with gateway(tmp_path, text=text) as gw:
+        os.kill(gw.runners[0].upstreams[0].process.pid, signal.SIGKILL)
+        assert wait_for(lambda: gw.runners[0].state == "failed", timeout=5)
+        r = httpx.post(gw.url + "/v1/chat/completions", json=CHAT)
+        assert r.status_code == 503 and r.headers["retry-after"]
+        assert r.json()["error"]["code"] == "model_unavailable"
 
 
 def test_generation_defaults_apply_only_when_absent(tmp_path):
@@ -133,12 +137,14 @@ def test_upstream_error_keeps_status_and_gets_string_code(tmp_path):
                                      "param": None, "code": "invalid_request"}
 
 
-def test_slow_loading_engine_answers_503_until_ready(tmp_path):
+def test_a_request_to_a_loading_engine_waits_up_to_load_timeout(tmp_path):
     with gateway(tmp_path, ["--load-seconds", "1.5"], wait_ready=False) as gw:
-        first = httpx.post(gw.url + "/v1/chat/completions", json=CHAT)
-        assert first.status_code == 503
-        assert wait_for(lambda: httpx.get(gw.url + "/ready").status_code == 200)
-        assert httpx.post(gw.url + "/v1/chat/completions", json=CHAT).status_code == 200
+        assert httpx.get(gw.url + "/ready").status_code == 503
+        assert httpx.post(gw.url + "/v1/chat/completions", json=CHAT, timeout=30).status_code == 200
+    with gateway(tmp_path, ["--load-seconds", "6"], wait_ready=False, extra="gateway: {load_timeout: 0.5}\n") as gw:
+        r = httpx.post(gw.url + "/v1/chat/completions", json=CHAT, timeout=30)
+        assert r.status_code == 503 and r.headers["retry-after"]
+        assert "is starting for 0.5s" in r.json()["error"]["message"]
 
 
 def test_embeddings_forwarded_without_generation_defaults(tmp_path):
@@ -169,3 +175,40 @@ def test_metrics_count_requests_errors_tokens_and_ttft(tmp_path):
         assert 'launcher_completion_tokens_total{model="fake"} 6.0' in text
         assert 'launcher_time_to_first_byte_seconds_count{model="fake"} 1.0' in text
         assert 'launcher_model_ready{model="fake"} 1.0' in text
+
+
+def test_overload_is_429_and_the_line_is_first_come_first_served(tmp_path):
+    """One slot, two may wait: the fourth request is refused at once; those in line reach the engine in
+    the order they came."""
+    with gateway(tmp_path, ["--tokens", "10", "--delay", "0.1"], extra="gateway: {max_queue: 2}\n") as gw:
+        url, results = gw.url + "/v1/chat/completions", {}
+
+        def call(i):
+            results[i] = httpx.post(url, json={"messages": [{"role": "user", "content": f"request {i}"}],
+                                               "stream": i == 0}, timeout=60)
+
+        def queued() -> str:
+            line = [ln for ln in httpx.get(gw.url + "/metrics").text.splitlines()
+                    if ln.startswith('launcher_requests_queued{model="fake"}')]
+            return line[0].split()[-1] if line else ""
+        threads = []
+        for i, wanted in ((0, None), (1, "1.0"), (2, "2.0")):
+            threads.append(threading.Thread(target=call, args=(i,)))
+            threads[-1].start()
+            if wanted is None:
+                assert wait_for(lambda: gw.runners[0].upstreams[0].in_flight == 1, 10)
+            else:
+                assert wait_for(lambda: queued() == wanted, 10), queued()
+        refused = httpx.post(url, json=CHAT)
+        kserve = httpx.post(gw.url + "/v2/models/fake/infer", json={"inputs": [
+            {"name": "prompt", "datatype": "BYTES", "shape": [1], "data": ["x"]}]})
+        for t in threads:
+            t.join(60)
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
+        assert refused.json()["error"]["code"] == "queue_full" and refused.json()["error"]["type"] == "rate_limit_error"
+        assert kserve.status_code == 429 and "gateway.max_queue" in kserve.json()["error"]
+        assert [results[i].status_code for i in range(3)] == [200, 200, 200]
+        order = [b["messages"][0]["content"] for b in gw.stats()["bodies"] if "messages" in b]
+        assert order == ["request 0", "request 1", "request 2"]
+        assert 'launcher_requests_refused_total{model="fake",reason="queue_full"} 2.0' in \
+            httpx.get(gw.url + "/metrics").text

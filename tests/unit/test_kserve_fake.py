@@ -125,7 +125,7 @@ def test_bad_tensors_are_400_naming_the_input(tmp_path, body, status, fragment):
 
 
 def test_unknown_model_loading_model_and_metadata(tmp_path):
-    with gateway(tmp_path, ["--load-seconds", "1.5"], wait_ready=False) as gw:
+    with gateway(tmp_path, ["--load-seconds", "6"], wait_ready=False, extra="gateway: {load_timeout: 0.5}\n") as gw:
         first = httpx.post(gw.url + "/v2/models/fake/infer", json={"inputs": [PROMPT]})
         assert first.status_code == 503 and first.headers["retry-after"] and "error" in first.json()
         missing = httpx.post(gw.url + "/v2/models/nope/infer", json={"inputs": [PROMPT]})

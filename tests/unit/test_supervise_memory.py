@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from launcher.config import load_source
-from launcher.errors import QueueFull
+from launcher.errors import ModelsBusy
 from launcher.gateway.pool import ModelPool
 from launcher.supervise.deployment import Deployment
 from launcher.supervise.events import EventKind
@@ -139,7 +139,7 @@ def test_a_busy_model_is_never_evicted_and_the_load_gives_up_with_queue_full():
         pool = ModelPool(dep, max_loaded=1, load_timeout=0.3)
         await pool.ensure_loaded(a)
         a.pending = 1  # a request is on its way to a's engine
-        with pytest.raises(QueueFull):
+        with pytest.raises(ModelsBusy):
             await pool.ensure_loaded(b)
         assert a.state == ModelState.READY and b.state == ModelState.STOPPED
         a.pending = 0

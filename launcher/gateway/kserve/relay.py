@@ -71,7 +71,7 @@ async def relay_stream(st: GatewayState, route: Route, path: str, body: bytes, h
 
         async def close() -> None:
             await resp.aclose()
-            up.in_flight -= 1
+            st.forwarder.release(route.target, up)
         stack.push_async_callback(close)
         dispatch.status = resp.status_code
         if resp.status_code >= 400:
