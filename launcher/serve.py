@@ -1,7 +1,7 @@
 """`launch --config X`: config -> plan -> build -> supervise -> gateway, in one event loop.
 
-Ctrl-C once: stop accepting, let running requests finish (bounded), stop the engines.
-Ctrl-C twice: stop now (engines are SIGKILLed). uvicorn records the signals; we act on them.
+SIGTERM or Ctrl-C once: drain (new requests 503 shutting_down, running ones finish up to
+gateway.drain_timeout), stop the engines, exit 0. Twice: stop now (engines are SIGKILLed).
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from .devices import lookup
 from .errors import StartError
 from .gateway.app import create_app
 from .gateway.auth import load_keys
+from .gateway.limits import http_protocol
 from .gateway.manager import ModelManager
 from .gateway.pool import ModelPool
 from .models.embedded import model_file
@@ -130,10 +131,39 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
 
     app = create_app(deployment, gw, pool=pool, keys=keys, manager=build_manager(config, deployment, pool, binaries),
                      on_start=on_start, on_stop=on_stop, exiting=lambda: bool(server and server.should_exit))
-    server = uvicorn.Server(uvicorn.Config(app, host=gw.host, port=gw.port, log_level="warning", access_log=False,
-                                           timeout_graceful_shutdown=30, lifespan="on"))
+    server = DrainingServer(uvicorn.Config(app, host=gw.host, port=gw.port, log_level="warning", access_log=False,
+                                           timeout_graceful_shutdown=5, lifespan="on",
+                                           http=http_protocol(gw.header_timeout)), app.state.drain)
     try:
         server.run()
     except KeyboardInterrupt:
-        pass  # uvicorn re-raises the Ctrl-C it recorded; the engines were stopped by then
+        pass
     return outcome["code"]
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, but the first SIGTERM or Ctrl-C drains (drain.py) before the usual shutdown, and
+    a drained launcher exits 0 (uvicorn would re-raise the signal: 143 for SIGTERM). A second signal
+    stops at once."""
+
+    def __init__(self, config: uvicorn.Config, drain):
+        super().__init__(config)
+        self.drain = drain
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining: asyncio.Task | None = None
+
+    async def startup(self, sockets=None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)
+
+    def handle_exit(self, sig: int, frame) -> None:
+        if self.drain.draining or self.should_exit or self._loop is None:
+            self.force_exit = self.should_exit = True
+            return
+        self._loop.call_soon_threadsafe(self._begin_drain)
+
+    def _begin_drain(self) -> None:
+        async def drain_then_exit():
+            await self.drain.run()
+            self.should_exit = True
+        self._draining = asyncio.get_running_loop().create_task(drain_then_exit())

@@ -117,6 +117,10 @@ class Gateway:
     admin_key_env: str | None = None
     cors_origins: tuple[str, ...] = ()
     max_queue: int = 64
+    max_body_bytes: int = 32 * 2**20
+    body_timeout: float = 30.0
+    header_timeout: float = 10.0
+    drain_timeout: float = 30.0
     request_timeout: float = 600.0
     connect_timeout: float = 5.0
     log_dir: str | None = None

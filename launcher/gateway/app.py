@@ -21,9 +21,11 @@ from ..supervise.deployment import Deployment
 from ..supervise.states import ModelState
 from . import discovery_api, manage_api, openai_api
 from .deps import GatewayState, require_key, state
+from .drain import Drain, DrainGate
 from .envelopes import install_error_handlers
 from .kserve import rest as kserve_rest
 from .kserve.grpc_service import start_grpc
+from .limits import BodyLimit
 from .metrics import Metrics
 from .pool import ModelPool
 from .proxy import Forwarder
@@ -40,6 +42,8 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
     metrics = Metrics()
     metrics.follow(deployment.events)
     pool = pool or ModelPool(deployment, gw.max_loaded, gw.load_timeout)
+    drain = Drain(gw.drain_timeout)
+    outer_exiting = exiting or (lambda: False)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -53,9 +57,11 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
             st = GatewayState(deployment, pool, Forwarder(client, metrics, slots), metrics, keys,
                               gw.admin_key_env, manager, Router(deployment, Registry()),
                               gw.replica_id or f"{socket.gethostname()}:{gw.port}", gw.public_url,
-                              grpc_endpoint(gw), exiting or (lambda: False))
+                              grpc_endpoint(gw), lambda: drain.draining or outer_exiting())
             app.state.gw = st
             grpc_server = await start_grpc(st, gw.host, gw.grpc_port) if gw.grpc_port else None
+            if grpc_server is not None:
+                drain.on_begin.append(lambda grace: grpc_server.stop(grace))
             if on_start:
                 await on_start()
             pool.start_ttl_loop()
@@ -78,6 +84,9 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
     if gw.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(gw.cors_origins), allow_methods=["*"],
                            allow_headers=["*"])
+    app.state.drain = drain
+    app.add_middleware(BodyLimit, max_bytes=gw.max_body_bytes, timeout=gw.body_timeout)
+    app.add_middleware(DrainGate, drain=drain)  # outermost: a draining gateway refuses before anything else
     install_error_handlers(app)
     app.include_router(openai_api.router)
     app.include_router(manage_api.router)

@@ -119,4 +119,6 @@ def normalize_upstream_error(status: int, body: bytes) -> dict:
             "invalid_request_error" if status < 500 else "server_error"
     code = {400: "invalid_request", 401: "invalid_api_key", 404: "not_found", 501: "not_supported",
             503: "model_unavailable"}.get(status, "upstream_error")
+    if type_ == "exceed_context_size_error":  # llama-server's; OpenAI's name for it is this code
+        type_, code = "invalid_request_error", "context_length_exceeded"
     return openai_error(message, type_, code)

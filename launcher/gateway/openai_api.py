@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from .deps import json_object, require_key, state
 from .dispatch import Dispatch
+from .limits import cap_max_tokens
 from .proxy import LoadingSSE, SSEPassthrough
 from .routing import CAPABILITY_HEADER, header_query
 
@@ -55,8 +56,9 @@ async def forward(request: Request, path: str, endpoint: str) -> Response:
     if endpoint != "embeddings":
         missing |= {k: v for k, v in runner.request_defaults.items() if k not in body}
     body.update(missing)
+    capped = cap_max_tokens(body, runner.spec.params.n_ctx)  # more than the context can never be given
     stream = body.get("stream") is True
-    payload = json.dumps(body).encode() if missing else raw
+    payload = json.dumps(body).encode() if missing or capped else raw
     async with Dispatch(st, runner, "openai", endpoint) as call:
         if stream and call.needs_load:  # answer now, keep the stream alive while the model loads
             return LoadingSSE(call.loaded, st.forwarder, runner, path, payload, done=call.hand_over())

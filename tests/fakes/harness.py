@@ -14,6 +14,7 @@ import uvicorn
 from launcher.bench.launched import wait_for
 from launcher.config import load_source
 from launcher.gateway.app import create_app
+from launcher.gateway.limits import http_protocol
 from launcher.gateway.pool import ModelPool
 from launcher.net import free_ports
 from launcher.plan.model import ModelPlan, ProcessSpec
@@ -30,6 +31,7 @@ class Running:
     deployment: Deployment
     server: uvicorn.Server
     loop: asyncio.AbstractEventLoop
+    app: object = None
 
     @property
     def runners(self) -> tuple[ModelRunner, ...]:
@@ -94,7 +96,8 @@ def serving(cfg, deployment: Deployment, keys=(), wait_ready=True, manager=None)
 
     app = create_app(deployment, cfg.gateway, pool=pool, keys=keys,
                      manager=manager(deployment, pool) if manager else None, on_start=on_start, on_stop=on_stop)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                                           http=http_protocol(cfg.gateway.header_timeout)))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     assert wait_for(lambda: server.started, 30), "the gateway did not start"
@@ -103,7 +106,7 @@ def serving(cfg, deployment: Deployment, keys=(), wait_ready=True, manager=None)
         assert wait_for(lambda: httpx.get(url + "/ready").status_code == 200, 30), \
             f"fake gateway not ready: {[(r.state, r.last_error) for r in deployment.models]}"
     try:
-        yield Running(url, deployment, server, holder["loop"])
+        yield Running(url, deployment, server, holder["loop"], app)
     finally:
         server.should_exit = True
         thread.join(20)

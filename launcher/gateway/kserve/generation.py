@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import AsyncIterator
 
 from ...errors import BadRequest
+from ..limits import cap_max_tokens
 from ..proxy import Forwarder
 from .tensors import FLOAT, INTEGER, Tensor
 
@@ -120,15 +121,16 @@ def decode_generate(body: dict, config_defaults: dict) -> GenerationCall:
     return GenerationCall([text], settings({**parameters, **top}, config_defaults))
 
 
-def _payload(prompt: str, params: dict, stream: bool) -> dict:
+def _payload(prompt: str, params: dict, stream: bool, runner) -> dict:
     payload = {"prompt": prompt, **params, "stream": stream}
+    cap_max_tokens(payload, runner.spec.params.n_ctx)
     if stream:
         payload["stream_options"] = {"include_usage": True}  # token counts ride on the last chunk
     return payload
 
 
 async def complete(forwarder: Forwarder, runner, prompt: str, params: dict) -> Completion:
-    body = await forwarder.call_json(runner, COMPLETIONS, _payload(prompt, params, False))
+    body = await forwarder.call_json(runner, COMPLETIONS, _payload(prompt, params, False, runner))
     choice = (body.get("choices") or [{}])[0]
     usage = body.get("usage") or {}
     return Completion(choice.get("text") or "", choice.get("finish_reason") or "stop",
@@ -139,7 +141,8 @@ async def open_stream(forwarder: Forwarder, runner, prompt: str, params: dict,
                       stack: contextlib.AsyncExitStack) -> AsyncIterator[Piece]:
     """Open the engine's stream now (so a full queue or a dead engine is an error status, not an event);
     `stack` closes it. Its pieces: the last has the real finish reason (and the usage)."""
-    events = await stack.enter_async_context(forwarder.events(runner, COMPLETIONS, _payload(prompt, params, True)))
+    events = await stack.enter_async_context(forwarder.events(runner, COMPLETIONS,
+                                                              _payload(prompt, params, True, runner)))
     return _pieces(events)
 
 

@@ -1,0 +1,111 @@
+"""Limits against hostile or broken clients, each a `gateway:` key with a documented default:
+
+    max_body_bytes  a request body larger than this is refused with 413 (by Content-Length at once, else
+                    as soon as the body read so far passes it)
+    body_timeout    a body that stalls longer than this between chunks is refused with 408
+    header_timeout  a connection whose request headers are not complete this long after it opened (or
+                    after its previous answer) is closed: a slowloris client holds no socket for long
+    max_tokens      capped at the model's context (`n_ctx`, when the config sets it)
+
+The body checks run only while a body is being read: streaming answers do not pass through them.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ..errors import APIError, PayloadTooLarge
+from .envelopes import error_response
+
+
+class RequestTimeout(APIError):
+    status, type, code = 408, "invalid_request_error", "request_timeout"
+
+
+class BodyLimit:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float):
+        self.app, self.max_bytes, self.timeout = app, max_bytes, timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            return await error_response(scope["path"], self._too_large())(scope, receive, send)
+        received, done = 0, False
+
+        async def guarded() -> dict:
+            nonlocal received, done
+            if done:  # the body is in: later receives wait for a disconnect, for as long as a stream runs
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout)
+            except asyncio.TimeoutError:
+                raise RequestTimeout(f"the request body stalled for more than {self.timeout:g}s "
+                                     "(gateway.body_timeout)") from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise self._too_large()
+                done = not message.get("more_body", False)
+            return message
+        await self.app(scope, guarded, send)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"the request body is larger than {self.max_bytes} bytes (gateway.max_body_bytes)")
+
+
+class GuardedHttp(HttpToolsProtocol):
+    """uvicorn's HTTP protocol with a deadline for each request's headers."""
+    header_timeout = 10.0
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_deadline = None
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()  # the next request on this connection gets the same deadline
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._header_deadline = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+
+    def _disarm(self) -> None:
+        if getattr(self, "_header_deadline", None) is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _headers_too_slow(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def http_protocol(header_timeout: float) -> type[GuardedHttp]:
+    """The protocol class uvicorn is given (`uvicorn.Config(http=...)`)."""
+    return type("GuardedHttp", (GuardedHttp,), {"header_timeout": header_timeout})
+
+
+def cap_max_tokens(body: dict, n_ctx: int | None) -> bool:
+    """Lower `max_tokens` / `max_completion_tokens` to the context; True if the body changed."""
+    if not n_ctx:
+        return False
+    changed = False
+    for key in ("max_tokens", "max_completion_tokens"):
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > n_ctx:
+            body[key] = n_ctx
+            changed = True
+    return changed
