@@ -27,6 +27,7 @@ log = logging.getLogger("launcher.gateway")
 RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
              httpx.ConnectTimeout, httpx.PoolTimeout)
 DONE = b"data: [DONE]"
+RETRY_PAUSE = 0.25
 
 
 class Forwarder:
@@ -52,6 +53,10 @@ class Forwarder:
                 self.release(runner, up)
                 tried.append(up)
                 last = exc
+                if all(u in tried for u in runner.upstreams if u.ready):
+                    # no other replica: give the supervisor a moment to see a crash, so the retry waits in
+                    # line for the restart instead of knocking on a dead port again
+                    await asyncio.sleep(RETRY_PAUSE)
             except BaseException:  # cancelled (client gone) or unexpected: the slot must not leak
                 self.release(runner, up)
                 raise

@@ -27,12 +27,6 @@ class Line:
         self.waiting: deque[asyncio.Future] = deque()
 
 
-def free_upstream(runner):
-    """The ready upstream with a free slot and the fewest requests per slot, or None."""
-    free = [u for u in runner.upstreams if u.ready and u.in_flight < max(u.slots, 1)]
-    return min(free, key=lambda u: (u.in_flight / max(u.slots, 1), u.in_flight)) if free else None
-
-
 class SlotQueue:
     def __init__(self, max_queue: int, load_timeout: float, queue_timeout: float, metrics=None):
         self.max_queue, self.load_timeout, self.queue_timeout = max_queue, load_timeout, queue_timeout
@@ -119,8 +113,9 @@ class SlotQueue:
 
     @staticmethod
     def _free(runner, exclude):
-        up = free_upstream(runner)
-        if up is not None and up in exclude:
-            others = [u for u in runner.upstreams if u.ready and u.in_flight < max(u.slots, 1) and u not in exclude]
-            return min(others, key=lambda u: u.in_flight / max(u.slots, 1)) if others else up
-        return up
+        """A free slot, never on an excluded upstream (one a retry just failed on) while another replica is
+        ready, even a busy one: then it waits for that one. With no other replica, the same one again."""
+        ready = [u for u in runner.upstreams if u.ready]
+        others = [u for u in ready if u not in exclude] or ready
+        free = [u for u in others if u.in_flight < max(u.slots, 1)]
+        return min(free, key=lambda u: (u.in_flight / max(u.slots, 1), u.in_flight)) if free else None

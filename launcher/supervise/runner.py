@@ -21,6 +21,7 @@ from .process import Process, ProcessFactory
 from .states import ModelState, ProcessState
 
 log = logging.getLogger("launcher.supervise")
+STABLE = 60.0  # seconds up after which a crash counts as the first of a new row
 
 
 def write_plan_files(plan: ModelPlan) -> None:
@@ -50,7 +51,8 @@ class ModelRunner:
         self.plan, self.spec = plan, spec
         self._new_process, self._emit, self._sleep = processes, emit, sleep
         self.state = ModelState.STOPPED
-        self.restarts = 0
+        self.restarts = 0  # every restart (metrics, status)
+        self.streak = 0    # crashes in a row: what backoff and max_restarts count
         self.pending = 0  # requests between routing and reaching an engine (pins the model against eviction)
         self.held = False  # stopped through the management API: not loaded on demand until switched to again
         self.last_error = ""
@@ -98,6 +100,7 @@ class ModelRunner:
     async def start(self) -> None:
         """Write the plan's files, start every process, wait until all are healthy."""
         self._stopping = False  # a model may be loaded again after it was unloaded
+        self.streak = 0
         self._set_state(ModelState.STARTING)
         self.started_at = time.time()
         write_plan_files(self.plan)
@@ -116,7 +119,8 @@ class ModelRunner:
         self._tasks = [asyncio.create_task(self._watch(up)) for up in self.upstreams]
 
     async def _watch(self, up: Upstream) -> None:
-        """When a process exits unasked, restart it with exponential backoff, up to max_restarts."""
+        """When a process exits unasked, restart it with exponential backoff, up to max_restarts crashes in a
+        row (a process that ran for STABLE seconds starts a new row, as Kubernetes resets its backoff)."""
         engine = self.spec.engine
         while not self._stopping:
             await up.process.wait_exit()
@@ -125,14 +129,17 @@ class ModelRunner:
             why = up.process.exit_reason()
             self.last_error = f"{up.process.spec.name} exited with {why}"
             log.warning("[%s] exited with %s", up.process.spec.name, why)
-            if self.restarts >= engine.max_restarts:
-                log.error("[%s] restart limit (%d) reached; model marked failed", self.name, engine.max_restarts)
+            if up.process.started_at and time.time() - up.process.started_at > STABLE:
+                self.streak = 0
+            if self.streak >= engine.max_restarts:
+                log.error("[%s] %d crashes in a row (max_restarts); model marked failed", self.name, self.streak)
                 self._set_state(ModelState.FAILED, self.last_error)
                 self._emit(Event(EventKind.FAILED, self.name, ModelState.FAILED, self.last_error))
                 return
             self._refresh_state()
-            delay = self.backoff(self.restarts)
+            delay = self.backoff(self.streak)
             self.restarts += 1
+            self.streak += 1
             self._emit(Event(EventKind.RESTARTED, self.name, self.state, self.last_error))
             await self._sleep(delay)
             if self._stopping:
