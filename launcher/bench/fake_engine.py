@@ -20,6 +20,7 @@ import sys
 import time
 from collections import deque
 
+CONTEXT = 4096  # no answer is longer, whatever max_tokens says (llama-server stops at its context too)
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
@@ -127,7 +128,9 @@ class FakeEngine:
             return await self.respond(writer, self.args.error_status, {"error": {
                 "code": self.args.error_status, "message": "fake engine refuses", "type": "invalid_request_error"}})
         kind = "chat" if path.endswith("/chat/completions") else "completion"
-        n = self.args.tokens if self.args.tokens is not None else int(body.get("max_tokens") or 5)
+        asked = body.get("max_tokens")
+        asked = asked if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0 else 5
+        n = self.args.tokens if self.args.tokens is not None else min(asked, CONTEXT)  # as a real context ends it
         self.active += 1
         try:
             if body.get("stream"):

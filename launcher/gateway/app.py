@@ -19,7 +19,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from ..config.model import Gateway
 from ..supervise.deployment import Deployment
 from ..supervise.states import ModelState
+from . import api_docs as docs
 from . import discovery_api, manage_api, openai_api
+from .api_docs import finish_openapi
 from .deps import GatewayState, require_key, state
 from .drain import Drain, DrainGate
 from .envelopes import install_error_handlers
@@ -93,6 +95,11 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
     app.include_router(kserve_rest.router)
     app.include_router(discovery_api.router)
     _install_operator_routes(app)
+
+    def openapi() -> dict:  # made per call: which keys and models there are changes what it says
+        st = getattr(app.state, "gw", None)
+        return finish_openapi(app, bool(st and st.keys), sorted(r.name for r in st.deployment.models) if st else [])
+    app.openapi = openapi
     return app
 
 
@@ -105,17 +112,20 @@ def grpc_endpoint(gw: Gateway) -> str | None:
 
 
 def _install_operator_routes(app: FastAPI) -> None:
-    @app.get("/health")
+    @app.get("/health", responses=docs.ok({"type": "object", "required": ["status"]}))
     async def health():
         return {"status": "ok"}
 
-    @app.get("/ready")
+    ready_schema = {"type": "object", "required": ["ready", "models"]}
+
+    @app.get("/ready", responses=docs.ok(ready_schema) | {503: {"description": "something is not ready (yet)",
+                                                               "content": {"application/json": {"schema": ready_schema}}}})
     async def ready(request: Request):
         states = {r.name: r.state for r in state(request).deployment.everything}
         # A model that is not loaded on purpose (on demand, unloaded) does not make the gateway unready.
         ok = all(s in (ModelState.READY, ModelState.STOPPED) for s in states.values())
         return JSONResponse({"ready": ok, "models": states}, status_code=200 if ok else 503)
 
-    @app.get("/metrics", dependencies=[Depends(require_key)])
+    @app.get("/metrics", dependencies=[Depends(require_key)], responses=docs.ok(text=True))
     async def metrics(request: Request):
         return Response(generate_latest(state(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -8,9 +8,10 @@ import json
 import logging
 import time
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from ..errors import BadRequest
+from . import api_docs as docs
 from .deps import json_object, require_key, require_register, state
 from .proxy import EventStream
 from .registry import parse_registration
@@ -20,8 +21,9 @@ router = APIRouter()
 HEARTBEAT = 2.0  # seconds between heartbeats on a registration stream
 
 
-@router.get("/route", dependencies=[Depends(require_key)])
-async def route(request: Request):
+@router.get("/route", dependencies=[Depends(require_key)], responses=docs.ok(docs.ROUTE))
+async def route(request: Request, type: str = Query(min_length=1, description="the capability's type; other "
+                                                     "query parameters are further keys (lang=zh)")):
     """`/route?type=chat&lang=zh` -> where to send it: `{endpoint, replica_id}` (404 when nothing serves it)."""
     query = dict(request.query_params)
     if not query:
@@ -36,7 +38,7 @@ async def route(request: Request):
             "capabilities": chosen.target.capabilities}
 
 
-@router.get("/registry", dependencies=[Depends(require_key)])
+@router.get("/registry", dependencies=[Depends(require_key)], responses=docs.ok())
 async def registry(request: Request):
     st = state(request)
     local = [{"name": r.name, "kind": "worker" if r.is_worker else "model", "state": r.state,
@@ -51,7 +53,8 @@ def _event(name: str, data: dict) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
 
-@router.post("/register", dependencies=[Depends(require_register)])
+@router.post("/register", dependencies=[Depends(require_register)], openapi_extra=docs.body(docs.REGISTER),
+             responses=docs.ok(stream=docs.REGISTER_EVENT))
 async def register(request: Request):
     st = state(request)
     body, _ = await json_object(request)

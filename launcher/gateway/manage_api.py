@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from ..errors import BadRequest, ManagementDisabled
+from . import api_docs as docs
 from .deps import json_object, require_admin, state
 from .manager import ModelManager
 
@@ -28,13 +29,13 @@ async def optional_body(request: Request) -> dict:
     return (await json_object(request))[0] if await request.body() else {}
 
 
-@router.get("/models")
+@router.get("/models", responses=docs.ok(docs.envelope({"type": "array"})))
 async def list_models(request: Request):
     files = manager(request).list_files()
     return ok(f"Found {len(files)} GGUF models", files)
 
 
-@router.post("/model/switch")
+@router.post("/model/switch", openapi_extra=docs.body(docs.SWITCH), responses=docs.ok(docs.envelope()))
 async def switch(request: Request):
     body, _ = await json_object(request)
     m = manager(request)
@@ -47,13 +48,13 @@ async def switch(request: Request):
     return ok(message, None)
 
 
-@router.post("/model/stop")
+@router.post("/model/stop", openapi_extra=docs.optional_body(docs.STOP), responses=docs.ok(docs.envelope()))
 async def stop(request: Request):
     await manager(request).stop((await optional_body(request)).get("model_name"))
     return ok("Model stopped", None)
 
 
-@router.get("/model/status")
+@router.get("/model/status", responses=docs.ok(docs.envelope()))
 async def status(request: Request, model_name: str | None = None):
     m = manager(request)
     if model_name:
@@ -61,21 +62,22 @@ async def status(request: Request, model_name: str | None = None):
     return ok("Model status retrieved", [await m.status(r) for r in state(request).deployment.models])
 
 
-@router.post("/benchmark")
+@router.post("/benchmark", openapi_extra=docs.body(docs.BENCHMARK), responses=docs.ok(docs.envelope()))
 async def benchmark(request: Request):
     task = manager(request).start_benchmark((await json_object(request))[0])
     return ok("Benchmark started", task.view())
 
 
-@router.get("/benchmark/status")
+@router.get("/benchmark/status", responses=docs.ok(docs.envelope()))
 async def benchmark_status(request: Request, task_id: str):
     task = manager(request).task(task_id)
     return ok(f"Benchmark {task.state}", task.view())
 
 
-@router.post("/benchmark/cancel")
+@router.post("/benchmark/cancel", openapi_extra=docs.body(docs.CANCEL), responses=docs.ok(docs.envelope()))
 async def benchmark_cancel(request: Request):
-    task_id = (await optional_body(request)).get("task_id") or request.query_params.get("task_id")
+    task_id = (await optional_body(request)).get("task_id")
+    task_id = request.query_params.get("task_id") if task_id is None else task_id
     if not isinstance(task_id, str):
         raise BadRequest("task_id is required", param="task_id")
     task = await manager(request).cancel(task_id)

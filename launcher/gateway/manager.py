@@ -122,8 +122,8 @@ class ModelManager:
                 if read_magic(candidate) != GGUF_MAGIC:
                     raise BadRequest(f"model_path {model_path!r} is not a GGUF file", param="model_path")
                 return candidate
-        raise BadRequest(f"model_path {model_path!r} is not a file in {', '.join(map(str, self.folders))}",
-                         param="model_path")
+        raise NotFound(f"model_path {model_path!r} is not a file in {', '.join(map(str, self.folders))}",
+                       param="model_path")
 
     def list_files(self) -> list[dict]:
         if not self.folders:

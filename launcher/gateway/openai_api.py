@@ -7,6 +7,7 @@ import json
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from . import api_docs as docs
 from .deps import json_object, require_key, state
 from .dispatch import Dispatch
 from .limits import cap_max_tokens
@@ -17,22 +18,22 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_key)])
 CAPABILITY_TYPE = {"chat": "chat", "completions": "completion", "embeddings": "embed"}  # endpoint -> `type`
 
 
-@router.post("/chat/completions")
+@router.post("/chat/completions", openapi_extra=docs.body(docs.CHAT), responses=docs.ok(docs.CHAT_ANSWER, stream=docs.OPENAI_EVENT))
 async def chat(request: Request):
     return await forward(request, "/v1/chat/completions", "chat")
 
 
-@router.post("/completions")
+@router.post("/completions", openapi_extra=docs.body(docs.COMPLETION), responses=docs.ok(docs.CHAT_ANSWER, stream=docs.OPENAI_EVENT))
 async def completions(request: Request):
     return await forward(request, "/v1/completions", "completions")
 
 
-@router.post("/embeddings")
+@router.post("/embeddings", openapi_extra=docs.body(docs.EMBEDDING), responses=docs.ok())
 async def embeddings(request: Request):
     return await forward(request, "/v1/embeddings", "embeddings")
 
 
-@router.get("/models")
+@router.get("/models", responses=docs.ok(docs.MODEL_LIST))
 async def models(request: Request):
     data = []
     for r in state(request).deployment.models:

@@ -1,6 +1,5 @@
 """Tier 1: several models in one config, on-demand loading, LRU eviction, TTL, management API."""
 import os
-import sys
 from pathlib import Path
 
 import httpx
@@ -9,8 +8,8 @@ import pytest
 from launcher.bench.launched import wait_for
 from launcher.config import load_source
 from launcher.errors import ConfigError
-from launcher.gateway.manager import ModelManager
-from tests.fakes.harness import fake_plan, gateway
+from tests.fakes.harness import gateway
+from tests.fakes.management import make_manager, models_folder
 
 TWO = """engine: {max_restarts: 1, restart_backoff: 0.1, start_timeout: 20}
 n_ctx: 512
@@ -96,44 +95,9 @@ def test_idle_model_is_unloaded_after_its_ttl(tmp_path):
 
 # ---- management API -------------------------------------------------------------------------
 
-FAKE_BENCH = """#!{python}
-import json, sys, time
-time.sleep(float({delay}))
-print(json.dumps([{{"n_prompt": 16, "n_gen": 0, "avg_ts": 100.0, "stddev_ts": 1.0, "n_threads": 2,
-                   "samples_ts": [99, 101], "model_type": "fake", "backends": "CPU", "n_gpu_layers": 0,
-                   "argv": sys.argv[1:]}}]))
-"""
-
-
-def make_manager(tmp_path: Path, models_dir: Path, delay: float = 0.0):
-    """The /api/v1 service over fake engines and a fake llama-bench, as a factory for the harness."""
-    bench = tmp_path / "llama-bench"
-    bench.write_text(FAKE_BENCH.format(python=sys.executable, delay=delay))
-    bench.chmod(0o755)
-
-    def spec_for(path, settings, template):
-        from launcher.config import validate_source
-        from launcher.config.source import Source
-        doc = {"model": path, "engine": {"start_timeout": 20}, **settings}
-        return validate_source(Source("<switch request>", doc)).config.models[0]
-
-    return lambda deployment, pool: ModelManager(deployment, pool, [str(models_dir)], spec_for,
-                                                 lambda spec: fake_plan(spec.name, []), str(bench))
-
-
 @pytest.fixture
 def models_dir(tmp_path):
-    d = tmp_path / "models"
-    d.mkdir()
-    from tests.unit.gguf_fixture import write_tiny_gguf
-    write_tiny_gguf(d / "tiny.gguf")
-    (d / "notes.txt").write_text("not a model")
-    store = tmp_path / "store"  # a model store elsewhere, linked into models_dir (as HF caches are)
-    store.mkdir()
-    write_tiny_gguf(store / "blob-1234")
-    os.symlink(store / "blob-1234", d / "linked.gguf")
-    (tmp_path / "secret.gguf").write_bytes(b"GGUF")
-    return d
+    return models_folder(tmp_path)
 
 
 def api(gw, method, path, **kw):
@@ -155,12 +119,13 @@ def test_list_models_in_the_documents_shape_with_header_facts(tmp_path, models_d
         assert tiny["architecture"] == "llama" and tiny["context_length"] == 256 and tiny["quantization"] == "F32"
 
 
-@pytest.mark.parametrize("bad", ["../secret.gguf", "/etc/passwd", "notes.txt", "missing.gguf", "sub/../../secret.gguf",
-                                 str(Path("/tmp") / "secret.gguf")])
-def test_switch_refuses_paths_outside_models_dir(tmp_path, models_dir, bad):
+@pytest.mark.parametrize("bad, status", [("../secret.gguf", 400), ("/etc/passwd", 400), ("notes.txt", 400),
+                                         ("sub/../../secret.gguf", 400), (str(Path("/tmp") / "secret.gguf"), 400),
+                                         ("missing.gguf", 404), ("sub/missing.gguf", 404)])
+def test_switch_refuses_paths_outside_models_dir(tmp_path, models_dir, bad, status):
     with gateway(tmp_path, manager=make_manager(tmp_path, models_dir)) as gw:
         r = api(gw, "POST", "/model/switch", json={"model_path": bad, "config": {}})
-        assert r.status_code == 400
+        assert r.status_code == status
         body = r.json()
         assert body["success"] is False and body["data"] is None and isinstance(body["error"], str) and body["error"]
 

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from ...errors import APIError, BadRequest, EngineUnavailable, NotFound
 from ...supervise.runner import ModelRunner
 from ...supervise.states import ModelState
+from .. import api_docs as docs
 from ..deps import require_key, state
 from ..dispatch import Dispatch
 from ..proxy import EventStream, until_done_or_disconnected
@@ -24,6 +25,11 @@ from .relay import BINARY_HEADER, RelayError, error_message, relay, relay_header
 from .tensors import rest_inputs, rest_output
 
 router = APIRouter(prefix="/v2")
+KEY = {"dependencies": [Depends(require_key)]}
+INFER_DOCS = {"openapi_extra": docs.body(docs.INFER), "responses": docs.ok(docs.INFER_ANSWER, binary=True)}
+STREAM_DOCS = {"openapi_extra": docs.body(docs.INFER), "responses": docs.ok(stream=docs.KSERVE_EVENT)}
+GENERATE_DOCS = {"openapi_extra": docs.body(docs.GENERATE), "responses": docs.ok(docs.GENERATE_ANSWER)}
+GENERATE_STREAM_DOCS = {"openapi_extra": docs.body(docs.GENERATE), "responses": docs.ok(stream=docs.GENERATE_EVENT)}
 VERSION = "1"  # launcher serves one version of each model
 
 
@@ -68,17 +74,17 @@ async def relayed(request: Request, chosen: Route, name: str, endpoint: str) -> 
     return Response(content, status, headers=keep, media_type=resp_headers.get("content-type"))
 
 
-@router.get("")
-async def metadata(request: Request, _=Depends(require_key)):
+@router.get("", **KEY, responses=docs.ok(docs.OBJECT))
+async def metadata(request: Request):
     return server_metadata()
 
 
-@router.get("/health/live")
+@router.get("/health/live", responses=docs.ok())
 async def live():
     return {"live": True}
 
 
-@router.get("/health/ready")
+@router.get("/health/ready", responses=docs.ok())
 async def ready(request: Request):
     states = {r.name: r.state for r in state(request).deployment.everything}
     waiting = [n for n, s in states.items() if s not in (ModelState.READY, ModelState.STOPPED)]
@@ -87,8 +93,8 @@ async def ready(request: Request):
     return {"ready": True}
 
 
-@router.get("/models/{name}", dependencies=[Depends(require_key)])
-@router.get("/models/{name}/versions/{version}", dependencies=[Depends(require_key)])
+@router.get("/models/{name}", **KEY, responses=docs.ok(docs.MODEL_METADATA))
+@router.get("/models/{name}/versions/{version}", **KEY, responses=docs.ok(docs.MODEL_METADATA))
 async def model(request: Request, name: str, version: str | None = None):
     chosen = route(request, name, version)
     if chosen.kind != "model":  # a worker's tensors are its handlers' business
@@ -96,8 +102,8 @@ async def model(request: Request, name: str, version: str | None = None):
     return model_metadata(chosen.target.name, VERSION)
 
 
-@router.get("/models/{name}/ready", dependencies=[Depends(require_key)])
-@router.get("/models/{name}/versions/{version}/ready", dependencies=[Depends(require_key)])
+@router.get("/models/{name}/ready", **KEY, responses=docs.ok())
+@router.get("/models/{name}/versions/{version}/ready", **KEY, responses=docs.ok())
 async def model_ready(request: Request, name: str, version: str | None = None):
     runner = route(request, name, version).target
     if runner.state != ModelState.READY:
@@ -120,6 +126,9 @@ async def read_request(request: Request) -> tuple[dict, bytes]:
         raise BadRequest(f"request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    for key, kind, what in (("parameters", dict, "an object"), ("outputs", list, "a list"), ("id", str, "a string")):
+        if key in body and not isinstance(body[key], kind):
+            raise BadRequest(f"`{key}` must be {what}", param=key)
     return body, raw[cut:]
 
 
@@ -130,15 +139,20 @@ def _requested_outputs(body: dict) -> dict[str, bool]:
     if not asked:
         return {name: binary_all for name, _ in generation.OUTPUTS}
     out = {}
+    if not isinstance(asked, list):
+        raise BadRequest("`outputs` must be a list of {name, parameters}", param="outputs")
     for o in asked:
-        if not isinstance(o, dict) or o.get("name") not in dict(generation.OUTPUTS):
+        if not isinstance(o, dict) or not isinstance(o.get("name"), str) or o["name"] not in dict(generation.OUTPUTS):
             raise BadRequest(f"unknown output {o!r}; outputs are text_output, finish_reason", param="outputs")
-        out[o["name"]] = bool((o.get("parameters") or {}).get("binary_data", binary_all))
+        params = o.get("parameters") or {}
+        if not isinstance(params, dict):
+            raise BadRequest(f"output {o['name']!r}: `parameters` must be an object", param="outputs")
+        out[o["name"]] = bool(params.get("binary_data", binary_all))
     return out
 
 
-@router.post("/models/{name}/infer", dependencies=[Depends(require_key)])
-@router.post("/models/{name}/versions/{version}/infer", dependencies=[Depends(require_key)])
+@router.post("/models/{name}/infer", **KEY, **INFER_DOCS)
+@router.post("/models/{name}/versions/{version}/infer", **KEY, **INFER_DOCS)
 async def infer(request: Request, name: str, version: str | None = None):
     body, binary = await read_request(request)
     chosen = route(request, name, version, body)
@@ -201,8 +215,8 @@ async def _stream_response(request: Request, runner: ModelRunner, prompt: str, p
     return EventStream(events(), close)
 
 
-@router.post("/models/{name}/infer_stream", dependencies=[Depends(require_key)])
-@router.post("/models/{name}/versions/{version}/infer_stream", dependencies=[Depends(require_key)])
+@router.post("/models/{name}/infer_stream", **KEY, **STREAM_DOCS)
+@router.post("/models/{name}/versions/{version}/infer_stream", **KEY, **STREAM_DOCS)
 async def infer_stream(request: Request, name: str, version: str | None = None):
     body, binary = await read_request(request)
     chosen = route(request, name, version, body)
@@ -231,8 +245,8 @@ async def infer_stream(request: Request, name: str, version: str | None = None):
                                   lambda message: {"error_message": message, "infer_response": None})
 
 
-@router.post("/models/{name}/generate", dependencies=[Depends(require_key)])
-@router.post("/models/{name}/versions/{version}/generate", dependencies=[Depends(require_key)])
+@router.post("/models/{name}/generate", **KEY, **GENERATE_DOCS)
+@router.post("/models/{name}/versions/{version}/generate", **KEY, **GENERATE_DOCS)
 async def generate(request: Request, name: str, version: str | None = None):
     body, _ = await read_request(request)
     chosen = route(request, name, version, body)
@@ -254,8 +268,8 @@ async def generate(request: Request, name: str, version: str | None = None):
             "completion_tokens": result.completion_tokens}
 
 
-@router.post("/models/{name}/generate_stream", dependencies=[Depends(require_key)])
-@router.post("/models/{name}/versions/{version}/generate_stream", dependencies=[Depends(require_key)])
+@router.post("/models/{name}/generate_stream", **KEY, **GENERATE_STREAM_DOCS)
+@router.post("/models/{name}/versions/{version}/generate_stream", **KEY, **GENERATE_STREAM_DOCS)
 async def generate_stream(request: Request, name: str, version: str | None = None):
     body, _ = await read_request(request)
     chosen = route(request, name, version, body)

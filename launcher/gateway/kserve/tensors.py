@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 import struct
 from dataclasses import dataclass, field
@@ -97,12 +98,32 @@ def _from_contents(name: str, datatype: str, contents: Any) -> list:
         raise BadRequest(f"input {name!r}: contents for a {datatype} tensor go in `{key or 'a typed field'}`",
                          param=name)
     values = contents[key]
+    if not isinstance(values, list):
+        raise BadRequest(f"input {name!r}: `{key}` must be a list", param=name)
     if datatype == "BYTES":
         try:
             return [base64.b64decode(v, validate=True) for v in values]
-        except (binascii.Error, TypeError) as exc:
+        except (binascii.Error, TypeError, ValueError) as exc:
             raise BadRequest(f"input {name!r}: bytes_contents must be base64 ({exc})", param=name) from exc
-    return [int(v) if datatype in INTEGER else v for v in values]  # proto JSON writes int64 as strings
+    if datatype in INTEGER:  # proto JSON writes int64 as strings
+        values = [int(v) if isinstance(v, str) and v.lstrip("-").isdigit() else v for v in values]
+    return _json_data(name, datatype, values)
+
+
+def _json_data(name: str, datatype: str, values: list) -> list:
+    """JSON `data` elements, checked against the datatype (BYTES as UTF-8 text)."""
+    if datatype not in STRUCT and datatype != "BYTES":
+        raise BadRequest(f"input {name!r}: unknown datatype {datatype!r}", param=name)
+    if datatype in INTEGER:  # JSON has one number type: 3.0 is the integer 3 (as JSON Schema reads it)
+        values = [int(v) if isinstance(v, float) and v.is_integer() else v for v in values]
+    ok = {"BYTES": lambda v: isinstance(v, str), "BOOL": lambda v: isinstance(v, bool)}.get(datatype)
+    if ok is None:
+        number = (int,) if datatype in INTEGER else (int, float)
+        ok = lambda v: isinstance(v, number) and not isinstance(v, bool)  # noqa: E731
+    for v in values:
+        if not ok(v):
+            raise BadRequest(f"input {name!r}: {json.dumps(v)[:40]} is not a {datatype} element", param=name)
+    return [v.encode() for v in values] if datatype == "BYTES" else values
 
 
 def rest_inputs(body: dict, binary: bytes) -> tuple[list[Tensor], str]:
@@ -129,9 +150,7 @@ def rest_inputs(body: dict, binary: bytes) -> tuple[list[Tensor], str]:
             values = _from_contents(name, datatype, inp["contents"])
             forms.append("contents")
         elif "data" in inp:
-            values = _flatten(inp["data"])
-            if datatype == "BYTES":
-                values = [v.encode() if isinstance(v, str) else v for v in values]
+            values = _json_data(name, datatype, _flatten(inp["data"]))
             forms.append("data")
         else:
             raise BadRequest(f"input {name!r} has no data (`data`, `contents` or binary data)", param=name)
