@@ -9,8 +9,8 @@ the gateway's memory and file descriptors must come back to where they were.
 Against the fast fake engine by default (the faults are the gateway's business); `--gemma` uses
 llama-server with Gemma. Request kinds are mixed: OpenAI chat streamed, OpenAI completion, KServe infer,
 KServe infer_stream. An outcome is `ok` (a whole answer), `error` (an error JSON in its family's
-envelope, or a stream that ends with an error event and its terminator), `refused` (503/429 with an
-error JSON), or `bad` (anything else: a hang past the client timeout, a dropped connection, a stream cut
+envelope, or a stream that ends with an error event and its terminator; a request running on the engine
+that was killed), `refused` (503/429 with an error JSON before it ran), or `bad` (anything else: a hang past the client timeout, a dropped connection, a stream cut
 without a word). The tests run short forms of the same functions.
 """
 from __future__ import annotations
@@ -124,6 +124,8 @@ async def one(client: httpx.AsyncClient, url: str, model: str, kind: str, max_to
                 what = _error_json(resp, family)
                 if what is None:
                     return done("bad", f"{resp.status_code} without an error envelope")
+                if b"failed during the request" in resp.content:  # it was running on the engine that died
+                    return done("error", f"{resp.status_code} in flight on a killed engine")
                 return done("refused" if resp.status_code in (429, 503) else "error", f"{resp.status_code} {what}")
             if not stream:
                 await resp.aread()

@@ -26,31 +26,52 @@ from .slots import SlotQueue
 log = logging.getLogger("launcher.gateway")
 RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
              httpx.ConnectTimeout, httpx.PoolTimeout)
+TAKEN = (httpx.RemoteProtocolError, httpx.ReadError)  # the request was written; no answer came back
 DONE = b"data: [DONE]"
 RETRY_PAUSE = 0.25
+
+
+class Fresh:
+    """httpcore trace hook: did this request open a new connection (see Forwarder.open)?"""
+    __slots__ = ("connected",)
+
+    def __init__(self):
+        self.connected = False
+
+    async def __call__(self, event: str, info: dict) -> None:
+        if event == "connection.connect_tcp.complete":
+            self.connected = True
 
 
 class Forwarder:
     def __init__(self, client: httpx.AsyncClient, metrics: Metrics, slots: SlotQueue):
         self.client, self.metrics, self.slots = client, metrics, slots
 
-    async def open(self, runner: ModelRunner, path: str, body: bytes,
-                   headers: dict | None = None) -> tuple[Upstream, httpx.Response]:
-        """Take a slot (slots.py: FIFO, 429 beyond max_queue) and send; on a failure before any response,
-        retry once (another replica if there is one: a stale pooled connection or a crashed engine must
-        not fail the caller). The caller gives the slot back with `release`."""
+    async def open(self, runner: ModelRunner, path: str, body: bytes, headers: dict | None = None,
+                   replayable: bool = True) -> tuple[Upstream, httpx.Response]:
+        """Take a slot (slots.py: FIFO, 429 beyond max_queue) and send; on a failure before any answer, retry
+        once (on another replica if there is one) when that is safe, by Go's net/http rule: always if no
+        connection was made; if the request was written, only when it is `replayable` (generation is; a
+        Python worker's handler may not be) and went over a reused keep-alive connection (one the engine
+        may have closed as idle). A request written on a new connection that then died was taken by an
+        engine that crashed with it: 503, since a retry could crash the next engine too. The caller gives
+        the slot back with `release`."""
         tried: list[Upstream] = []
         last: Exception | None = None
         for _ in range(2):
             up = await self.slots.acquire(runner, exclude=tried)
+            fresh = Fresh()
             try:
-                req = self.client.build_request("POST", up.url + path, content=body,
+                req = self.client.build_request("POST", up.url + path, content=body, extensions={"trace": fresh},
                                                 headers=headers or {"content-type": "application/json"})
                 resp = await self.client.send(req, stream=True)
                 up.served += 1
                 return up, resp
             except RETRYABLE as exc:
                 self.release(runner, up)
+                if isinstance(exc, TAKEN) and (fresh.connected or not replayable):
+                    raise EngineUnavailable(f"engine of {runner.name!r} failed during the request "
+                                            f"({type(exc).__name__}); retry") from exc
                 tried.append(up)
                 last = exc
                 if all(u in tried for u in runner.upstreams if u.ready):
@@ -79,10 +100,10 @@ class Forwarder:
         self._count_usage(runner.name, content)
         return Response(content, status_code=status, media_type=media_type)
 
-    async def fetch(self, runner: ModelRunner, path: str, body: bytes,
-                    headers: dict | None = None) -> tuple[int, httpx.Headers, bytes]:
+    async def fetch(self, runner: ModelRunner, path: str, body: bytes, headers: dict | None = None,
+                    replayable: bool = True) -> tuple[int, httpx.Headers, bytes]:
         """One whole upstream answer: status, headers, bytes."""
-        up, resp = await self.open(runner, path, body, headers)
+        up, resp = await self.open(runner, path, body, headers, replayable)
         try:
             content = await resp.aread()
         except RETRYABLE as exc:

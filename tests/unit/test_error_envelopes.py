@@ -35,6 +35,7 @@ def assert_management(resp: httpx.Response, status: int, code: str) -> dict:
 def gw(tmp_path):
     models = tmp_path / "models"
     models.mkdir()
+    (models / "x.gguf").write_bytes(b"GGUF")
     with gateway(tmp_path, manager=make_manager(tmp_path, models)) as running:
         yield running
 
@@ -50,6 +51,7 @@ MANAGEMENT_CASES = [
     ("GET", "/api/v1/benchmark/status", {}, 400, "invalid_request"),  # FastAPI's 422: task_id missing
     ("GET", "/api/v1/benchmark/status?task_id=none", {}, 404, "not_found"),
     ("POST", "/api/v1/benchmark", {"json": {"model_path": "x.gguf", "n_gen": -1}}, 400, "invalid_request"),
+    ("POST", "/api/v1/benchmark", {"json": {"model_path": "absent.gguf"}}, 404, "not_found"),
 ]
 
 
@@ -87,6 +89,7 @@ def test_auth_errors_take_the_envelope_of_their_family(tmp_path):
     text = "model: fake.gguf\nmodel_alias: fake\nengine: {start_timeout: 20}\ngateway: {admin_key_env: ADMIN_E}\n"
     models = tmp_path / "models"
     models.mkdir()
+    (models / "x.gguf").write_bytes(b"GGUF")
     with gateway(tmp_path, keys=("user",), text=text, manager=make_manager(tmp_path, models)) as gw:
         assert_openai(httpx.post(gw.url + "/v1/chat/completions", json=CHAT), 401, "invalid_api_key")
         os.environ.pop("ADMIN_E", None)  # keys but no admin key: management is off, and says so

@@ -1,10 +1,12 @@
-"""Tier 1: a pooled upstream connection dropped without a response is retried, not failed."""
+"""Tier 1: when the forwarder retries (Go's net/http rule): a pooled connection dropped without a response
+is retried for generation; a request taken on a new connection, or one that is not replayable, is not."""
 import asyncio
 import json
 from types import SimpleNamespace
 
 import httpx
 
+from launcher.errors import EngineUnavailable
 from launcher.gateway.metrics import Metrics
 from launcher.gateway.proxy import Forwarder
 from launcher.gateway.slots import SlotQueue
@@ -13,8 +15,8 @@ from launcher.supervise.runner import Upstream
 BODY = json.dumps({"choices": [{"text": "ok"}]}).encode()
 
 
-async def flaky_keepalive_server(stats: dict):
-    """Answers the first request of each connection, then drops the next one silently."""
+async def flaky_keepalive_server(stats: dict, answered: int = 1):
+    """Answers the first `answered` requests of each connection, then drops the next one silently."""
     async def handle(reader, writer):
         stats["connections"] += 1
         served = 0
@@ -25,7 +27,7 @@ async def flaky_keepalive_server(stats: dict):
                 break
             length = int([ln.split(b":")[1] for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length")][0])
             await reader.readexactly(length)
-            if served:
+            if served >= answered:
                 stats["dropped"] += 1
                 break  # close without a word, as llama-server sometimes does with a reused connection
             served += 1
@@ -36,10 +38,10 @@ async def flaky_keepalive_server(stats: dict):
     return await asyncio.start_server(handle, "127.0.0.1", 0)
 
 
-def test_request_on_a_dropped_pooled_connection_is_retried_once():
+def run_three(answered: int = 1, replayable: bool = True):
     async def scenario():
         stats = {"connections": 0, "dropped": 0}
-        server = await flaky_keepalive_server(stats)
+        server = await flaky_keepalive_server(stats, answered)
         port = server.sockets[0].getsockname()[1]
         up = Upstream(f"http://127.0.0.1:{port}", SimpleNamespace(state="ready"), slots=4)
         runner = SimpleNamespace(name="m", state="ready", upstreams=[up],
@@ -49,11 +51,31 @@ def test_request_on_a_dropped_pooled_connection_is_retried_once():
             fwd = Forwarder(client, Metrics(), SlotQueue(max_queue=4, load_timeout=10, queue_timeout=10))
             results = []
             for _ in range(3):
-                status, _, content = await fwd.fetch(runner, "/v1/completions", b"{}")
+                try:
+                    status, _, content = await fwd.fetch(runner, "/v1/completions", b"{}", replayable=replayable)
+                except EngineUnavailable as exc:
+                    status, content = exc.status, str(exc).encode()
                 results.append((status, content))
         server.close()
         return results, stats, up
-    results, stats, up = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def test_request_on_a_dropped_pooled_connection_is_retried_once():
+    results, stats, up = run_three()
     assert [s for s, _ in results] == [200, 200, 200]
     assert stats["dropped"] >= 1 and stats["connections"] >= 2  # the drop happened and was retried
     assert up.in_flight == 0
+
+
+def test_a_request_taken_on_a_new_connection_then_dropped_is_not_sent_again():
+    results, stats, up = run_three(answered=0)  # the engine dies with every request it receives
+    assert [s for s, _ in results] == [503, 503, 503] and b"failed during the request" in results[0][1]
+    assert stats["dropped"] == 3 and stats["connections"] == 3  # each sent once: no second engine crashed
+    assert up.in_flight == 0
+
+
+def test_a_worker_request_is_never_replayed_after_it_was_written():
+    results, stats, up = run_three(replayable=False)
+    assert [s for s, _ in results] == [200, 503, 200]  # the second went out on the reused connection and died
+    assert stats["dropped"] == 1 and up.in_flight == 0

@@ -56,7 +56,7 @@ async def relay(st: GatewayState, route: Route, path: str, body: bytes, headers:
     """The whole answer of a non-streamed call (errors included, for the caller to pass on)."""
     async with Dispatch(st, route.target, protocol, endpoint) as dispatch:
         await dispatch.loaded()
-        status, resp_headers, content = await st.forwarder.fetch(route.target, path, body, headers)
+        status, resp_headers, content = await st.forwarder.fetch(route.target, path, body, headers, replayable=False)
         dispatch.status = status
     return status, resp_headers, content
 
@@ -67,7 +67,7 @@ async def relay_stream(st: GatewayState, route: Route, path: str, body: bytes, h
     when `stack` closes. An error status before the stream raises RelayError."""
     async with Dispatch(st, route.target, protocol, endpoint) as dispatch:
         await dispatch.loaded()
-        up, resp = await st.forwarder.open(route.target, path, body, headers)
+        up, resp = await st.forwarder.open(route.target, path, body, headers, replayable=False)
 
         async def close() -> None:
             await resp.aclose()
