@@ -3,8 +3,9 @@
     launch bench overhead                  # real llama-server + Gemma, concurrency 1 and 4
     launch bench overhead --fake           # an engine that streams as fast as possible: pure gateway cost
     launch bench overhead --peer           # also llama-cpp-python's own server (the peer) over the same build
+    launch bench overhead --peer litellm   # engine direct, launcher's gateway and LiteLLM's proxy side by side
 
-A and B are interleaved (order alternating per round) and the median of per-round ratios is
+The loads compared are interleaved (the order rotating per round) and the median of per-round ratios is
 reported: on a shared 2-core machine, back-to-back runs of one server differ by +-7%.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Awaitable, Callable
 
 from ..errors import LauncherError
 from ..net import free_ports
+from . import peers
 from .launched import launched
 from .loadgen import Summary, run_load
 
@@ -57,43 +59,69 @@ def openai_load(url: str, model: str = "gemma") -> Load:
 
 def compare(a: Load, b: Load, concurrency: int, rounds: int, requests: int, max_tokens: int) -> dict:
     """B relative to A: median of per-round tokens/s ratios and of TTFT p50 differences."""
-    ratios, ttft_deltas, rows = [], [], []
+    return compare_all(a, {"b": b}, concurrency, rounds, requests, max_tokens)["b"]
+
+
+def compare_all(base: Load, others: dict[str, Load], concurrency: int, rounds: int, requests: int,
+                max_tokens: int) -> dict[str, dict]:
+    """Each of `others` relative to `base`, side by side: every round runs every load once, the order
+    rotating from round to round, and the medians of the per-round ratios are reported."""
+    loads = [("base", base), *others.items()]
+    rows: list[dict[str, Summary]] = []
     for r in range(rounds):
-        order = [("a", a), ("b", b)] if r % 2 == 0 else [("b", b), ("a", a)]
-        got: dict[str, Summary] = {}
-        for label, load in order:
-            got[label] = asyncio.run(load(concurrency, requests, max_tokens))
-        sa, sb = got["a"], got["b"]
-        if sa.errors or sb.errors:
-            raise LauncherError(f"errors during the benchmark: A {sa.errors}, B {sb.errors}")
-        ratios.append(sb.tokens_per_s / sa.tokens_per_s)
-        ttft_deltas.append(sb.ttft_p50 - sa.ttft_p50)
-        rows.append({"round": r, "a": sa.row(), "b": sb.row()})
-    return {"concurrency": concurrency, "ratio_median": statistics.median(ratios),
-            "ratios": [round(x, 3) for x in ratios], "ttft_added_ms_median": statistics.median(ttft_deltas) * 1000,
-            "a_tokens_per_s": statistics.median(x["a"]["tokens_per_s"] for x in rows),
-            "b_tokens_per_s": statistics.median(x["b"]["tokens_per_s"] for x in rows), "rounds": rows}
+        order = loads[r % len(loads):] + loads[:r % len(loads)]
+        got = {label: asyncio.run(load(concurrency, requests, max_tokens)) for label, load in order}
+        if any(x.errors for x in got.values()):
+            raise LauncherError("errors during the benchmark: " + ", ".join(f"{k} {v.errors}" for k, v in got.items()))
+        rows.append(got)
+    out = {}
+    for label in others:
+        ratios = [row[label].tokens_per_s / row["base"].tokens_per_s for row in rows]
+        ttft_deltas = [row[label].ttft_p50 - row["base"].ttft_p50 for row in rows]
+        out[label] = {"concurrency": concurrency, "ratio_median": statistics.median(ratios),
+                      "ratios": [round(x, 3) for x in ratios],
+                      "ttft_added_ms_median": statistics.median(ttft_deltas) * 1000,
+                      "a_tokens_per_s": statistics.median(row["base"].tokens_per_s for row in rows),
+                      "b_tokens_per_s": statistics.median(row[label].tokens_per_s for row in rows),
+                      "rounds": [{"round": r, "a": row["base"].row(), "b": row[label].row()}
+                                 for r, row in enumerate(rows)]}
+    return out
 
 
 def measure(a: Load, b: Load, what: str, args, min_requests: int) -> list[dict]:
     """B relative to A at each concurrency level of `args`, printed as it goes."""
+    return measure_all(a, {what: b}, args, min_requests)
+
+
+def measure_all(base: Load, others: dict[str, Load], args, min_requests: int) -> list[dict]:
+    """Each of `others` (named by what it measures) relative to `base`, side by side, at each concurrency
+    level of `args`, printed as it goes."""
     out = []
     for c in [int(x) for x in args.concurrency.split(",")]:
-        res = compare(a, b, c, args.rounds, args.requests or max(min_requests, 2 * c), args.max_tokens)
-        res["what"] = what
-        out.append(res)
-        _print(res)
+        results = compare_all(base, others, c, args.rounds, args.requests or max(min_requests, 2 * c),
+                              args.max_tokens)
+        for what, res in results.items():
+            res["what"] = what
+            out.append(res)
+            _print(res)
     return out
 
 
 def main(args) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="launcher-bench-"))
     extra = DEFAULT_LAYOUT + "\n" + (fake_engine_extra(tmp) if args.fake else "")
+    args.concurrency = args.concurrency or ("1,4,16" if args.peer == "litellm" else "1,4")
     report: dict = {"engine": "fast fake engine" if args.fake else "llama-server (Gemma 3 270M, CPU)", "results": []}
     with gemma_launched(extra, tmp) as (gateway, engine):
-        report["results"] += measure(openai_load(engine), openai_load(gateway), "gateway / direct engine", args,
-                                     min_requests=4)
-    if args.peer and not args.fake:
+        if args.peer == "litellm":  # three side by side: the engine direct, launcher's gateway, LiteLLM's proxy
+            with peers.litellm_proxy(engine, "gemma", tmp) as litellm:
+                report["results"] += measure_all(openai_load(engine), {
+                    "launcher gateway / direct engine": openai_load(gateway),
+                    "LiteLLM proxy / direct engine": openai_load(litellm)}, args, min_requests=4)
+        else:
+            report["results"] += measure(openai_load(engine), openai_load(gateway), "gateway / direct engine",
+                                         args, min_requests=4)
+    if args.peer == "llama-cpp-python" and not args.fake:
         with gemma_launched(DEFAULT_LAYOUT + "\nengine: {kind: llama-cpp-python}", tmp) as (_, peer):
             with gemma_launched(DEFAULT_LAYOUT, tmp) as (gateway, _):
                 report["results"] += measure(openai_load(peer), openai_load(gateway), "launcher gateway + "
@@ -146,8 +174,10 @@ def _print(res: dict) -> None:
 def register(sub) -> None:
     p = sub.add_parser("overhead", help="gateway vs direct engine (and peers), side by side")
     p.add_argument("--fake", action="store_true", help="use an engine that streams as fast as possible")
-    p.add_argument("--peer", action="store_true", help="also compare with llama-cpp-python's server")
-    _ab_options(p, concurrency="1,4", requests_help="per measurement (default 2 x concurrency, min 4)")
+    p.add_argument("--peer", nargs="?", const="llama-cpp-python", choices=["llama-cpp-python", "litellm"],
+                   help="also a peer: llama-cpp-python's own server (the default), or LiteLLM's proxy in front of "
+                        "the same engine (installed on first use into ~/.cache/launcher/peers/litellm)")
+    _ab_options(p, concurrency=None, requests_help="per measurement (default 2 x concurrency, min 4)")
     p.set_defaults(func=main)
 
     k = sub.add_parser("protocols", help="KServe v2 REST and gRPC streams vs the OpenAI stream, same engine")
@@ -159,8 +189,9 @@ def register(sub) -> None:
     q.set_defaults(func=layouts)
 
 
-def _ab_options(p, concurrency: str, requests_help: str) -> None:
-    p.add_argument("--concurrency", default=concurrency)
+def _ab_options(p, concurrency: str | None, requests_help: str) -> None:
+    p.add_argument("--concurrency", default=concurrency, help="comma-separated levels" + (
+        "" if concurrency else " (default 1,4; 1,4,16 with --peer litellm)"))
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--requests", type=int, default=0, help=requests_help)
     p.add_argument("--max-tokens", type=int, default=64)

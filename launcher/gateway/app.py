@@ -83,12 +83,12 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
 
     app = FastAPI(title="launcher gateway", version="0.1.0", lifespan=lifespan,
                   description="OpenAI-compatible front for llama.cpp engines")
-    if gw.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(gw.cors_origins), allow_methods=["*"],
-                           allow_headers=["*"])
     app.state.drain = drain
     app.add_middleware(BodyLimit, max_bytes=gw.max_body_bytes, timeout=gw.body_timeout)
-    app.add_middleware(DrainGate, drain=drain)  # outermost: a draining gateway refuses before anything else
+    app.add_middleware(DrainGate, drain=drain)  # a draining gateway refuses before anything else
+    if gw.cors_origins:  # outermost: a browser must be able to read every answer, refusals included
+        app.add_middleware(CORSMiddleware, allow_origins=list(gw.cors_origins), allow_methods=["*"],
+                           allow_headers=["*"])
     install_error_handlers(app)
     app.include_router(openai_api.router)
     app.include_router(manage_api.router)

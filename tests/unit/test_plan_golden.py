@@ -31,14 +31,22 @@ CASES = {
 PLAN_CONFIGS = sorted((ROOT / "tests" / "plan_configs").glob("*.yaml"))
 
 
-def render(path: Path, assume: str | None) -> str:
-    """`launch plan --offline [--assume-devices ASSUME]`, with fixed binaries, ports and host."""
+def plan_of(path: Path, assume: str | None):
+    """(config, plan) as `launch plan --offline [--assume-devices ASSUME]` makes them, with fixed binaries,
+    ports and host."""
     env = {"MODEL_DIR": "/data/models", "ASCEND_LLAMA_BIN": "/opt/llama-ascend/bin"}
     devices = parse_assumed(assume) if assume else None
     cfg = load_config(path, offline=True, assume=devices, env=env).config
-    plan = make_plan(cfg, devices, BINARIES, itertools.count(30001), HOST)
-    text = to_shell(plan).replace(str(ROOT), "<repo>")
-    return text
+    return cfg, make_plan(cfg, devices, BINARIES, itertools.count(30001), HOST)
+
+
+def assumed(path: Path) -> str:
+    """A plan config's devices, from its first line (`# assume-devices: cann:8`)."""
+    return path.read_text().splitlines()[0].removeprefix("# assume-devices: ").strip()
+
+
+def render(path: Path, assume: str | None) -> str:
+    return to_shell(plan_of(path, assume)[1]).replace(str(ROOT), "<repo>")
 
 
 def check(name: str, text: str) -> None:
@@ -85,8 +93,7 @@ def test_offline_plan_of_npu_config_without_ids_says_what_to_give(run_launch, tm
 
 @pytest.mark.parametrize("path", PLAN_CONFIGS, ids=lambda p: p.stem)
 def test_parallel_layout_plan_matches_golden(path):
-    assume = path.read_text().splitlines()[0].removeprefix("# assume-devices: ").strip()
-    check(path.stem, render(path, assume))
+    check(path.stem, render(path, assumed(path)))
 
 
 def test_layer_split_over_8_npus_is_exact():
