@@ -53,6 +53,7 @@ class Outcome:
     result: str          # ok | error | refused | bad
     seconds: float
     detail: str = ""
+    started: float = 0.0   # perf_counter when it was sent
 
 
 @dataclass
@@ -116,7 +117,7 @@ async def one(client: httpx.AsyncClient, url: str, model: str, kind: str, max_to
                            {"name": "max_tokens", "datatype": "INT64", "shape": [1], "data": [max_tokens]}]}
 
     def done(result: str, detail: str = "") -> Outcome:
-        return Outcome(kind, result, time.perf_counter() - started, detail)
+        return Outcome(kind, result, time.perf_counter() - started, detail, started)
     try:
         async with client.stream("POST", url + path, json=body) as resp:
             if resp.status_code >= 400:
@@ -234,12 +235,19 @@ def start(tmp: Path, replicas: int, gemma: bool, tokens: int = 16, delay: float 
     return run
 
 
-def drain_run(run: Launched, requests: int, concurrency: int, sigterm_after: float) -> tuple[Report, int]:
-    """SIGTERM launch `sigterm_after` seconds into the load; its exit code."""
+def drain_run(run: Launched, requests: int, concurrency: int, sigterm_after: float) -> tuple[Report, int, dict]:
+    """SIGTERM launch `sigterm_after` seconds into the load; (report, exit code, what was in flight).
+
+    A request sent after the SIGTERM cannot be lost, only refused: by a 503 while the gateway drains, or,
+    once it has stopped listening, by the connection itself (refused, or closed before any answer).
+    Every request sent before the SIGTERM must end `ok`."""
+    sent_at: list[float] = []
+
     async def go() -> list[Outcome]:
         async def term():
             await asyncio.sleep(sigterm_after)
             run.remember_tree()
+            sent_at.append(time.perf_counter())
             run.proc.send_signal(signal.SIGTERM)
         t = asyncio.create_task(term())
         out = await load(run.url, "gemma", requests, concurrency, kinds=("openai_stream", "kserve_stream"))
@@ -247,8 +255,16 @@ def drain_run(run: Launched, requests: int, concurrency: int, sigterm_after: flo
         return out
     outcomes = asyncio.run(go())
     code = run.proc.wait(60)
-    report = Report(outcomes)
-    return report, code
+    sigterm = sent_at[0]
+    for o in outcomes:
+        if o.started >= sigterm and o.result == "bad" and o.detail.startswith("connection"):
+            o.result, o.detail = "refused", f"{o.detail} (the gateway had stopped listening)"
+    before = [o for o in outcomes if o.started < sigterm]
+    running = [o for o in before if o.started + o.seconds > sigterm]
+    in_flight = {"sent_before_sigterm": len(before), "running_at_sigterm": len(running),
+                 "running_at_sigterm_ok": sum(o.result == "ok" for o in running),
+                 "sent_before_sigterm_not_ok": sum(o.result != "ok" for o in before)}
+    return Report(outcomes), code, in_flight
 
 
 def main(args) -> int:
@@ -257,8 +273,8 @@ def main(args) -> int:
     run = start(tmp, args.replicas, args.gemma, delay=0.0 if args.soak else 0.02)
     try:
         if args.drain:
-            report, code = drain_run(run, args.requests, args.concurrency, args.kill_every)
-            results = {"drain": report.summary() | {"exit_code": code, "left": run.leftovers()}}
+            report, code, in_flight = drain_run(run, args.requests, args.concurrency, args.kill_every)
+            results = {"drain": report.summary() | in_flight | {"exit_code": code, "left": run.leftovers()}}
         else:
             asyncio.run(load(run.url, "gemma", 4 * args.concurrency, args.concurrency))  # warm-up
             before = settle(run.proc.pid, run.url, args.concurrency)

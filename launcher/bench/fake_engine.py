@@ -7,12 +7,14 @@ It takes llama-server's command line (what it does not know, it ignores), so lau
 through the normal path with `engine.binary` pointing at a wrapper; `launch bench overhead --fake`
 measures the gateway's own cost against it, and tier-1 tests use it for faults. Raw asyncio, no
 framework: its own cost per token must stay far below the gateway's. It records what it saw at
-GET /stats (requests, bodies, streams the client cancelled, completions) and GET /slots.
+GET /stats (requests, bodies, streams the client cancelled, completions, requests sent on a connection it
+was closing) and GET /slots.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -20,6 +22,7 @@ import sys
 import time
 from collections import deque
 
+CLOSE_AFTER_STREAM = 0.02  # seconds
 CONTEXT = 4096  # no answer is longer, whatever max_tokens says (llama-server stops at its context too)
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error", 503: "Service Unavailable"}
 
@@ -71,7 +74,7 @@ class FakeEngine:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.born = time.monotonic()
-        self.stats = {"requests": 0, "cancelled": 0, "completed": 0, "bodies": deque(maxlen=1000), "pid": os.getpid()}
+        self.stats = {"requests": 0, "cancelled": 0, "completed": 0, "dropped": 0, "bodies": deque(maxlen=1000), "pid": os.getpid()}
         self.active = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -88,8 +91,13 @@ class FakeEngine:
                 raw = await reader.readexactly(length) if length else b""
                 if method == "GET":
                     await self.get(path, writer)
-                else:
-                    await self.post(path, json.loads(raw) if raw else {}, reader, writer)
+                elif await self.post(path, json.loads(raw) if raw else {}, reader, writer) == "streamed":
+                    # llama-server closes the connection a moment after a streamed answer, without a header;
+                    # a request a client sent on it meanwhile is lost (counted: a gateway must not do that)
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        if await asyncio.wait_for(reader.read(1), CLOSE_AFTER_STREAM):
+                            self.stats["dropped"] += 1
+                    break
         except (asyncio.IncompleteReadError, ConnectionError, ValueError):
             pass
         finally:
@@ -116,7 +124,8 @@ class FakeEngine:
             return await self.respond(writer, 200, {"object": "list", "data": [{"id": self.args.alias}]})
         await self.respond(writer, 404, {"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}})
 
-    async def post(self, path: str, body: dict, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def post(self, path: str, body: dict, reader: asyncio.StreamReader,
+                   writer: asyncio.StreamWriter) -> str | None:
         self.stats["requests"] += 1
         self.stats["bodies"].append(body)
         if path == "/v1/embeddings":
@@ -135,6 +144,7 @@ class FakeEngine:
         try:
             if body.get("stream"):
                 await self.stream(kind, n, reader, writer)
+                return "streamed"
             else:
                 await self.complete(kind, n, body, writer)
         finally:
@@ -151,8 +161,9 @@ class FakeEngine:
             "usage": {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": 3 + n}})
 
     async def stream(self, kind: str, n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Chunked and kept alive, as llama-server answers. A client that hangs up shows as EOF on
-        the reader (no pipelining: nothing else may arrive mid-answer); that counts as cancelled."""
+        """Chunked, as llama-server answers (which then closes the connection). A client that hangs up
+        shows as EOF on the reader (no pipelining: nothing else may arrive mid-answer); that counts as
+        cancelled."""
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
         head, tail = event_template(kind)
         for i in range(n):

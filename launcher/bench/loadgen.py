@@ -69,8 +69,7 @@ async def one(client: httpx.AsyncClient, url: str, body: bytes, headers: dict, i
     try:
         async with client.stream("POST", url, content=body, headers=headers) as resp:
             if resp.status_code != 200:
-                res.error = f"HTTP {resp.status_code}"
-                await resp.aread()
+                res.error = f"HTTP {resp.status_code}: {(await resp.aread())[:200].decode(errors='replace')}"
                 return res
             async for line in resp.aiter_lines():
                 if not line.startswith("data: ") or line == "data: [DONE]":

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from ..bench import chaos, llama_cli, overhead, serve_bench, workers
+from ..bench import chaos, llama_cli, middleware, overhead, serve_bench, workers
 from ..binaries import help_text
 from ..build import all_builds, ensure_build, make_request, request_for
 from ..build.recipe import LLAMA_QUANTIZE
@@ -81,6 +81,7 @@ def register(sub) -> None:
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
     overhead.register(bench)
+    middleware.register(bench)
     llama_cli.register(bench)
     serve_bench.register(bench)
     workers.register(bench)

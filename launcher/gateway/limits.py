@@ -41,7 +41,7 @@ class BodyLimit:
             if done:  # the body is in: later receives wait for a disconnect, for as long as a stream runs
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.timeout)
+                message = await _within(receive(), self.timeout)
             except asyncio.TimeoutError:
                 raise RequestTimeout(f"the request body stalled for more than {self.timeout:g}s "
                                      "(gateway.body_timeout)") from None
@@ -55,6 +55,14 @@ class BodyLimit:
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"the request body is larger than {self.max_bytes} bytes (gateway.max_body_bytes)")
+
+
+async def _within(awaitable, seconds: float):
+    """`asyncio.timeout` where there is one (3.11+): a timer, where wait_for makes a task (~10 µs a request)."""
+    if hasattr(asyncio, "timeout"):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
 
 
 class GuardedHttp(HttpToolsProtocol):

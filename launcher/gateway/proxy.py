@@ -29,6 +29,8 @@ RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, htt
 TAKEN = (httpx.RemoteProtocolError, httpx.ReadError)  # the request was written; no answer came back
 DONE = b"data: [DONE]"
 RETRY_PAUSE = 0.25
+JSON_HEADERS = {"content-type": "application/json"}
+STREAM_HEADERS = JSON_HEADERS | {"connection": "close"}
 
 
 class Fresh:
@@ -48,36 +50,47 @@ class Forwarder:
         self.client, self.metrics, self.slots = client, metrics, slots
 
     async def open(self, runner: ModelRunner, path: str, body: bytes, headers: dict | None = None,
-                   replayable: bool = True) -> tuple[Upstream, httpx.Response]:
+                   replayable: bool = True, streamed: bool = False) -> tuple[Upstream, httpx.Response]:
         """Take a slot (slots.py: FIFO, 429 beyond max_queue) and send; on a failure before any answer, retry
         once (on another replica if there is one) when that is safe, by Go's net/http rule: always if no
         connection was made; if the request was written, only when it is `replayable` (generation is; a
         Python worker's handler may not be) and went over a reused keep-alive connection (one the engine
         may have closed as idle). A request written on a new connection that then died was taken by an
         engine that crashed with it: 503, since a retry could crash the next engine too. The caller gives
-        the slot back with `release`."""
+        the slot back with `release`.
+
+        A `streamed` request asks for `Connection: close`: llama-server closes the connection after every
+        streamed answer without saying so (measured: EOF right after the last chunk, no header), so pooled
+        it would be stale exactly when the next request in line takes it over with the freed slot."""
+        headers = headers or (STREAM_HEADERS if streamed else JSON_HEADERS)
         tried: list[Upstream] = []
         last: Exception | None = None
-        for _ in range(2):
-            up = await self.slots.acquire(runner, exclude=tried)
+        for attempt in range(2):
+            up = await self.slots.acquire(runner, exclude=tried, first=bool(tried))
             fresh = Fresh()
             try:
                 req = self.client.build_request("POST", up.url + path, content=body, extensions={"trace": fresh},
-                                                headers=headers or {"content-type": "application/json"})
+                                                headers=headers)
                 resp = await self.client.send(req, stream=True)
                 up.served += 1
                 return up, resp
             except RETRYABLE as exc:
-                self.release(runner, up)
-                if isinstance(exc, TAKEN) and (fresh.connected or not replayable):
+                taken = isinstance(exc, TAKEN) and (fresh.connected or not replayable)
+                # a retry takes its slot back at once, ahead of the line; otherwise the line gets it
+                self.slots.release(runner, up, wake=taken or attempt == 1)
+                if taken:
                     raise EngineUnavailable(f"engine of {runner.name!r} failed during the request "
                                             f"({type(exc).__name__}); retry") from exc
                 tried.append(up)
                 last = exc
-                if all(u in tried for u in runner.upstreams if u.ready):
-                    # no other replica: give the supervisor a moment to see a crash, so the retry waits in
-                    # line for the restart instead of knocking on a dead port again
-                    await asyncio.sleep(RETRY_PAUSE)
+                if not isinstance(exc, TAKEN) and all(u in tried for u in runner.upstreams if u.ready):
+                    # no connection and no other replica: give the supervisor a moment to see a crash, so
+                    # the retry waits for the restart instead of knocking on a dead port again
+                    try:
+                        await asyncio.sleep(RETRY_PAUSE)
+                    except BaseException:
+                        self.slots.wake(runner)
+                        raise
             except BaseException:  # cancelled (client gone) or unexpected: the slot must not leak
                 self.release(runner, up)
                 raise
@@ -115,7 +128,7 @@ class Forwarder:
         return resp.status_code, resp.headers, content
 
     async def stream(self, runner: ModelRunner, path: str, body: bytes) -> Response:
-        up, resp = await self.open(runner, path, body)
+        up, resp = await self.open(runner, path, body, streamed=True)
         if resp.status_code >= 400:
             try:
                 content = await resp.aread()
@@ -137,7 +150,7 @@ class Forwarder:
     async def events(self, runner: ModelRunner, path: str, payload: dict):
         """A streamed engine call as decoded SSE events; the upstream is closed (freeing the engine's slot)
         however the caller leaves."""
-        up, resp = await self.open(runner, path, json.dumps(payload).encode())
+        up, resp = await self.open(runner, path, json.dumps(payload).encode(), streamed=True)
         try:
             if resp.status_code >= 400:
                 raise engine_error(resp.status_code, await resp.aread())
@@ -321,7 +334,7 @@ class LoadingSSE(_SSEResponse):
             await asyncio.wait({loading}, timeout=self.KEEPALIVE_EVERY)
         try:
             loading.result()
-            up, resp = await self.forwarder.open(self.runner, self.path, self.body)
+            up, resp = await self.forwarder.open(self.runner, self.path, self.body, streamed=True)
         except APIError as exc:
             await send({"type": "http.response.body", "body": sse_error(exc.message, exc.code), "more_body": False})
             return

@@ -43,10 +43,11 @@ class SlotQueue:
     def waiting(self, runner) -> int:
         return len(self.line(runner).waiting)
 
-    async def acquire(self, runner, exclude=()):
-        """A slot: returns the upstream it is on (its in_flight counts the request)."""
+    async def acquire(self, runner, exclude=(), first: bool = False):
+        """A slot: returns the upstream it is on (its in_flight counts the request). `first`: a retry of a
+        request that already had a slot goes before the ones in line (it arrived before them)."""
         line = self.line(runner)
-        if not line.waiting:
+        if not line.waiting or first:
             up = self._free(runner, exclude)
             if up is not None:
                 up.in_flight += 1
@@ -60,7 +61,7 @@ class SlotQueue:
                             "already wait (gateway.max_queue); retry shortly")
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         future.exclude = exclude  # type: ignore[attr-defined]
-        line.waiting.append(future)
+        line.waiting.appendleft(future) if first else line.waiting.append(future)
         self._count(runner)
         started = time.monotonic()
         try:
@@ -91,9 +92,12 @@ class SlotQueue:
             self._count(runner)
             raise
 
-    def release(self, runner, up) -> None:
+    def release(self, runner, up, wake: bool = True) -> None:
+        """Give a slot back and hand it to the first in line (`wake=False`: the caller takes it back
+        itself at once, with `acquire(first=True)`)."""
         up.in_flight -= 1
-        self.wake(runner)
+        if wake:
+            self.wake(runner)
 
     def wake(self, runner) -> None:
         """Hand free slots to the first in line."""

@@ -1,5 +1,6 @@
 """Tier 1: limits against hostile or broken clients, and the drain, over fake engines."""
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -96,3 +97,10 @@ def test_drain_finishes_running_streams_and_refuses_new_requests(tmp_path):
         streamer.join(30)
         assert drained.result(30) is True
         assert lines[-1] == "data: [DONE]" and len(lines) == 32  # 30 tokens, the finish chunk, [DONE]
+
+
+def test_bench_middleware_reports_every_layer(run_launch):
+    res = run_launch("bench", "middleware", "--requests", "200", "--rounds", "1", "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout[res.stdout.index("{"):])
+    assert len(report) == 4 and all(set(r) == {"per_request_us", "per_chunk_us"} for r in report.values())
