@@ -28,9 +28,15 @@ RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, htt
              httpx.ConnectTimeout, httpx.PoolTimeout)
 TAKEN = (httpx.RemoteProtocolError, httpx.ReadError)  # the request was written; no answer came back
 DONE = b"data: [DONE]"
-RETRY_PAUSE = 0.25
+RETRY_PAUSE = 1.0  # at most; the supervisor normally sees a dead engine within milliseconds
 JSON_HEADERS = {"content-type": "application/json"}
 STREAM_HEADERS = JSON_HEADERS | {"connection": "close"}
+
+
+async def _until(condition: Callable[[], bool], timeout: float, step: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(step)
 
 
 class Fresh:
@@ -84,10 +90,10 @@ class Forwarder:
                 tried.append(up)
                 last = exc
                 if not isinstance(exc, TAKEN) and all(u in tried for u in runner.upstreams if u.ready):
-                    # no connection and no other replica: give the supervisor a moment to see a crash, so
-                    # the retry waits for the restart instead of knocking on a dead port again
+                    # no connection and no other replica: let the supervisor see the crash first, so the
+                    # retry waits for the restart instead of knocking on a dead port again
                     try:
-                        await asyncio.sleep(RETRY_PAUSE)
+                        await _until(lambda: not up.ready, RETRY_PAUSE)
                     except BaseException:
                         self.slots.wake(runner)
                         raise

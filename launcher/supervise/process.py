@@ -138,10 +138,10 @@ class ManagedProcess:
     async def wait_exit(self) -> int:
         assert self.proc
         code = await self.proc.wait()
+        if self.state != ProcessState.STOPPING:
+            self.state = ProcessState.FAILED  # at once: the gateway must stop sending it requests now
         self._sweep()  # an mpirun job: its ranks must not outlive it
         await self._drain_pump()
-        if self.state != ProcessState.STOPPING:
-            self.state = ProcessState.FAILED
         return code
 
     async def _drain_pump(self) -> None:
