@@ -2,12 +2,14 @@
 
 Every route (OpenAI, KServe v2, management, discovery, health, metrics): no 5xx, every answer in its
 documented status, media type and schema (errors in their family's envelope), schema-valid requests
-accepted, 405s with Allow, keys enforced where documented. Bounded by a fixed seed and example count.
+accepted, 405s with Allow, keys enforced where documented. Bounded by a fixed seed and example count
+(FUZZ_EXAMPLES, default 25 per operation; the README's figures use 100).
 Two gateways: the management calls that stop or switch models would otherwise turn the first run's
 requests into legitimate 503s. `/register` answers an endless stream by design (test_discovery_fake).
 Schema-invalid input is not required to be refused (negative_data_rejection): OpenAI fields the gateway
 does not read are passed to the engine, which answers for them.
 """
+import os
 import shutil
 import subprocess
 import sys
@@ -38,7 +40,7 @@ def test_every_route_survives_fuzzing_within_its_documented_schema(tmp_path, mon
     models = models_folder(tmp_path)
     with gateway(tmp_path, keys=("k1",), extra="gateway: {admin_key_env: FUZZ_ADMIN}\n",
                  manager=make_manager(tmp_path, models)) as gw:
-        res = fuzz(gw.url, *selection, examples=25)
+        res = fuzz(gw.url, *selection, examples=int(os.environ.get("FUZZ_EXAMPLES", 25)))
     summary = res.stdout[res.stdout.rfind("SUMMARY"):]
     assert res.returncode == 0 and "Failures:" not in summary, res.stdout[-6000:]
     selected = int(summary.split("Selected:")[1].split("/")[0])
