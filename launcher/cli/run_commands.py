@@ -22,6 +22,7 @@ from ..config import load_config, load_source
 from ..config.anyserve import document_defaults, gpu_layers
 from ..config.schema import annotated, property_schema
 from ..errors import BuildError, LauncherError
+from ..gateway.auth import load_keys
 from ..gguf_info import summarize
 from ..models.catalog import format_table, list_gguf
 from ..models.quantize import plan_quantize, run_quantize
@@ -238,4 +239,27 @@ def status(args) -> int:
     for m in body["data"]:
         print(f"{m['model_name']:<24}{m['state']:<12}{str(m['process_id'] or '-'):>8}{str(m['port'] or '-'):>7}"
               f"{m['host_rss_mib']:>9}{str(m['vram_usage'] or '-'):>9}{m['restarts']:>9}  {m['model_path']}")
+    _print_devices(gw)
     return 0
+
+
+def _print_devices(gw) -> None:
+    """The gateway's latest npu-smi / nvidia-smi readings, when its backends have a tool."""
+    keys = load_keys(gw)
+    headers = {"Authorization": f"Bearer {keys[0]}"} if keys else {}
+    try:
+        devices = httpx.get(gw.local_url + "/api/devices", headers=headers, timeout=10).json().get("devices", {})
+    except (httpx.HTTPError, ValueError):
+        return
+    rows = [(backend, chip) for backend, chips in devices.items() for chip in chips]
+    if not rows:
+        return
+    print(f"\n{'DEVICE':<12}{'MODEL':<24}{'HEALTH':<8}{'UTIL %':>7}{'TEMP C':>7}{'POWER W':>8}{'MEM USED/TOTAL MiB':>21}")
+
+    def show(value) -> str:
+        return "-" if value is None else f"{value:g}"
+    for backend, c in rows:
+        used, total = (c["hbm_used"], c["hbm_total"]) if c["hbm_total"] else (c["memory_used"], c["memory_total"])
+        print(f"{backend + ':' + str(c['id']):<12}{c['model_name']:<24}{'OK' if c['healthy'] else 'BAD':<8}"
+              f"{show(c['utilization']):>7}{show(c['temperature']):>7}{show(c['power']):>8}"
+              f"{show(used) + ' / ' + show(total):>21}")

@@ -121,6 +121,7 @@ class Gateway:
     body_timeout: float = 30.0
     header_timeout: float = 10.0
     drain_timeout: float = 30.0
+    telemetry_interval: float = 10.0
     request_timeout: float = 600.0
     connect_timeout: float = 5.0
     log_dir: str | None = None

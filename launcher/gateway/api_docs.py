@@ -158,6 +158,12 @@ REGISTER = {"type": "object", "required": ["replica_id", "endpoint", "capabiliti
 ROUTE = {"type": "object", "required": ["endpoint", "replica_id"], "properties": {
     "endpoint": STRING, "replica_id": STRING, "capabilities": {"type": "array"}}}
 
+# --- operator --------------------------------------------------------------------------------------
+DEVICES = {"type": "object", "required": ["read_at", "backends", "devices"], "properties": {
+    "read_at": {"type": ["number", "null"]}, "backends": {"type": "array", "items": STRING},
+    "devices": {"type": "object", "additionalProperties": {"type": "array", "items": {
+        "type": "object", "required": ["id", "model_name", "healthy"]}}}}}
+
 # --- errors, per API family (envelopes.py) ---------------------------------------------------------
 _OPENAI_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["message", "type", "code"],

@@ -23,6 +23,7 @@ from . import api_docs as docs
 from . import discovery_api, manage_api, openai_api
 from .api_docs import finish_openapi
 from .deps import GatewayState, require_key, state
+from .device_metrics import DeviceCollector, DeviceTelemetry
 from .drain import Drain, DrainGate
 from .envelopes import install_error_handlers
 from .kserve import rest as kserve_rest
@@ -43,6 +44,9 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
                exiting: Callable[[], bool] | None = None) -> FastAPI:
     metrics = Metrics()
     metrics.follow(deployment.events)
+    telemetry = DeviceTelemetry(lambda: {r.spec.devices.backend for r in deployment.everything
+                                         if getattr(r.spec, "devices", None)}, gw.telemetry_interval)
+    metrics.registry.register(DeviceCollector(telemetry, lambda: deployment.everything))
     pool = pool or ModelPool(deployment, gw.max_loaded, gw.load_timeout)
     drain = Drain(gw.drain_timeout)
     outer_exiting = exiting or (lambda: False)
@@ -67,6 +71,7 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
             if on_start:
                 await on_start()
             pool.start_ttl_loop()
+            telemetry.start()
             registrar = Registrar.start(st, gw) if gw.register_with else None
             try:
                 yield
@@ -75,6 +80,7 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
                     await registrar.stop()
                 if grpc_server is not None:
                     await grpc_server.stop(grace=5)
+                await telemetry.close()
                 await pool.close()
                 if manager is not None:
                     await manager.close()
@@ -84,6 +90,7 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
     app = FastAPI(title="launcher gateway", version="0.1.0", lifespan=lifespan,
                   description="OpenAI-compatible front for llama.cpp engines")
     app.state.drain = drain
+    app.state.telemetry = telemetry
     app.add_middleware(BodyLimit, max_bytes=gw.max_body_bytes, timeout=gw.body_timeout)
     app.add_middleware(DrainGate, drain=drain)  # a draining gateway refuses before anything else
     if gw.cors_origins:  # outermost: a browser must be able to read every answer, refusals included
@@ -125,6 +132,11 @@ def _install_operator_routes(app: FastAPI) -> None:
         # A model that is not loaded on purpose (on demand, unloaded) does not make the gateway unready.
         ok = all(s in (ModelState.READY, ModelState.STOPPED) for s in states.values())
         return JSONResponse({"ready": ok, "models": states}, status_code=200 if ok else 503)
+
+    @app.get("/api/devices", dependencies=[Depends(require_key)], responses=docs.ok(docs.DEVICES))
+    async def devices(request: Request):
+        """The latest npu-smi / nvidia-smi readings per backend in use (empty without a tool)."""
+        return request.app.state.telemetry.as_json()
 
     @app.get("/metrics", dependencies=[Depends(require_key)], responses=docs.ok(text=True))
     async def metrics(request: Request):

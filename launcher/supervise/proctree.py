@@ -55,6 +55,15 @@ def rss_mib(pid: int | None) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (0 when it is gone)."""
+    try:
+        fields = _stat_fields(pid)
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def marked_pids(marker: str) -> list[int]:
     needle = f"{JOB_ENV}={marker}".encode()
     found = []
