@@ -35,6 +35,7 @@ from .plan.model import WORKER_KEY_ENV, ModelPlan
 from .prepare import ensure_models, prepare_binaries
 from .supervise.deployment import Deployment
 from .supervise.events import Event, EventKind
+from .supervise.logs import HubHandler
 from .supervise.process import ManagedProcess
 
 log = logging.getLogger("launcher")
@@ -81,6 +82,7 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
     secret = {WORKER_KEY_ENV: keys[0]} if keys else {}
     deployment = Deployment(lambda spec: ManagedProcess(spec, log_dir, echo,
                                                         secret if spec.role == "worker" else None))
+    logging.getLogger("launcher").addHandler(HubHandler(deployment.logs))  # launcher's own lines in /logs too
     for model_plan, spec in zip(models, config.models):
         deployment.add(model_plan, spec)
     for worker_plan, worker in zip(plan.workers, config.workers):

@@ -12,6 +12,7 @@ from ..config.model import ModelSpec, WorkerSpec
 from ..errors import BadRequest, ModelNotFound
 from ..plan.model import ModelPlan
 from .events import Event, EventBus, EventKind
+from .logs import LogHub
 from .process import ProcessFactory
 from .runner import ModelRunner
 
@@ -19,6 +20,7 @@ from .runner import ModelRunner
 class Deployment:
     def __init__(self, processes: ProcessFactory, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         self.events = EventBus()
+        self.logs = LogHub()
         self._processes, self._sleep = processes, sleep
         self._runners: list[ModelRunner] = []
         self._workers: list[ModelRunner] = []
@@ -38,13 +40,13 @@ class Deployment:
         return tuple(self._runners) + tuple(self._workers)
 
     def add_worker(self, plan: ModelPlan, spec: WorkerSpec) -> ModelRunner:
-        runner = ModelRunner(plan, spec, self._processes, self.events.emit, self._sleep)
+        runner = ModelRunner(plan, spec, self._processes, self.events.emit, self._sleep, self.logs.push)
         self._workers.append(runner)
         self.events.emit(Event(EventKind.ADDED, runner.name, runner.state))
         return runner
 
     def add(self, plan: ModelPlan, spec: ModelSpec) -> ModelRunner:
-        runner = ModelRunner(plan, spec, self._processes, self.events.emit, self._sleep)
+        runner = ModelRunner(plan, spec, self._processes, self.events.emit, self._sleep, self.logs.push)
         self._runners.append(runner)
         for name in plan.aliases:
             self._by_name.setdefault(name.casefold(), runner)

@@ -65,6 +65,7 @@ class ManagedProcess:
         self.started_at: float | None = None
         self.health: dict | None = None   # the last healthy answer's JSON (a worker lists its capabilities)
         self._pump: asyncio.Task | None = None
+        self.on_line: Callable[[str, str], None] | None = None  # (process name, line): the deployment's LogHub
 
     @property
     def pid(self) -> int | None:
@@ -103,6 +104,8 @@ class ManagedProcess:
                 log.flush()
                 text = line.decode(errors="replace").rstrip()
                 self.tail.append(text)
+                if self.on_line:
+                    self.on_line(self.spec.name, text)
                 if self.echo:
                     sys.stderr.write(f"[{self.spec.name}] {text}\n")
 

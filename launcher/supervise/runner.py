@@ -47,9 +47,10 @@ class Upstream:
 class ModelRunner:
     def __init__(self, plan: ModelPlan, spec: ModelSpec | WorkerSpec, processes: ProcessFactory,
                  emit: Callable[[Event], None] = lambda event: None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 log: Callable[[str, str, str], None] = lambda model, source, text: None):
         self.plan, self.spec = plan, spec
-        self._new_process, self._emit, self._sleep = processes, emit, sleep
+        self._new_process, self._emit, self._sleep, self._log = processes, emit, sleep, log
         self.state = ModelState.STOPPED
         self.restarts = 0  # every restart (metrics, status)
         self.streak = 0    # crashes in a row: what backoff and max_restarts count
@@ -105,6 +106,8 @@ class ModelRunner:
         self.started_at = time.time()
         write_plan_files(self.plan)
         procs = [self._new_process(spec) for spec in self.plan.processes]
+        for p in procs:
+            p.on_line = lambda source, text: self._log(self.name, source, text)
         self.upstreams = [Upstream(url, p, self.plan.slots_per_upstream) for url, p in zip(self.plan.upstreams, procs)]
         try:
             for p in procs:

@@ -26,7 +26,7 @@ USER, ADMIN = "sk-user-4f1d", "sk-admin-9c2e"
 PUBLIC = {"/health", "/ready", "/v2/health/live", "/v2/health/ready",
           "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 ADMIN_ONLY = ("/api/v1/", "/register")  # changing models or diverting traffic: the admin key
-PATH_VALUES = {"name": "fake", "version": "1"}
+PATH_VALUES = {"name": "fake", "version": "1", "model": "fake"}
 GRPC_PUBLIC = {"ServerLive", "ServerReady"}
 
 
