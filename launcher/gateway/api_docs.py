@@ -164,6 +164,10 @@ DEVICES = {"type": "object", "required": ["read_at", "backends", "devices"], "pr
     "devices": {"type": "object", "additionalProperties": {"type": "array", "items": {
         "type": "object", "required": ["id", "model_name", "healthy"]}}}}}
 
+CONSOLE_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
+    "event": {"enum": ["snapshot", "models", "model", "request", "log", "config"]},
+    "data": {"type": "string", "description": "JSON"}}}
+
 # --- errors, per API family (envelopes.py) ---------------------------------------------------------
 _OPENAI_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["message", "type", "code"],

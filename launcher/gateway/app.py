@@ -20,7 +20,7 @@ from ..config.model import Gateway
 from ..supervise.deployment import Deployment
 from ..supervise.states import ModelState
 from . import api_docs as docs
-from . import discovery_api, logs_api, manage_api, openai_api
+from . import discovery_api, events_api, logs_api, manage_api, openai_api
 from .api_docs import finish_openapi
 from .deps import GatewayState, require_key, state
 from .device_metrics import DeviceCollector, DeviceTelemetry
@@ -102,6 +102,7 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
     app.include_router(kserve_rest.router)
     app.include_router(discovery_api.router)
     app.include_router(logs_api.router)
+    app.include_router(events_api.router)
     _install_operator_routes(app)
 
     def openapi() -> dict:  # made per call: which keys and models there are changes what it says

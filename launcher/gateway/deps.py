@@ -10,6 +10,7 @@ from fastapi import Request
 
 from ..errors import BadRequest, ManagementDisabled, Unauthorized
 from ..supervise.deployment import Deployment
+from .activity import Activity
 from .auth import key_ok, presented_key
 from .metrics import Metrics
 from .pool import ModelPool
@@ -32,6 +33,7 @@ class GatewayState:
     public_url: str          # where others reach this gateway
     grpc_endpoint: str | None = None
     exiting: Callable[[], bool] = field(default=lambda: False)  # shutting down: long streams end
+    activity: Activity = field(default_factory=Activity)        # recent requests, for the console
 
     @property
     def registry(self) -> Registry:

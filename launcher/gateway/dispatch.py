@@ -14,6 +14,8 @@ class Dispatch:
     def __init__(self, st: GatewayState, runner: ModelRunner, protocol: str, endpoint: str):
         self.st, self.runner, self.protocol, self.endpoint = st, runner, protocol, endpoint
         self.status = 500
+        self.tokens_out: int | None = None   # known for streams (proxy.SSEPassthrough)
+        self.ttft: float | None = None
         self._handed_over = self._released = False
 
     async def __aenter__(self) -> "Dispatch":
@@ -47,7 +49,9 @@ class Dispatch:
         m, name = self.st.metrics, self.runner.name
         m.in_flight.labels(name).dec()
         m.requests.labels(name, self.endpoint, self.protocol, str(self.status)).inc()
-        m.latency.labels(name, self.endpoint).observe(time.perf_counter() - self.started)
+        seconds = time.perf_counter() - self.started
+        m.latency.labels(name, self.endpoint).observe(seconds)
+        self.st.activity.record(name, self.protocol, self.endpoint, self.status, seconds, self.tokens_out, self.ttft)
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
         if isinstance(exc, APIError):

@@ -68,7 +68,7 @@ async def forward(request: Request, path: str, endpoint: str) -> Response:
             resp = await st.forwarder.stream(runner, path, payload)
             call.status = resp.status_code
             if isinstance(resp, SSEPassthrough):
-                resp.done = call.hand_over()
+                resp.done, resp.dispatch = call.hand_over(), call
             return resp
         resp = await st.forwarder.complete(runner, path, payload, request.receive)
         call.status = resp.status_code

@@ -260,6 +260,7 @@ class SSEPassthrough(_SSEResponse):
         super().__init__()
         self.release, self.resp, self.metrics, self.model = release, resp, metrics, model
         self.done = lambda: None  # the route's bookkeeping, ended with the stream
+        self.dispatch = None      # told the tokens and TTFT, when the route gives it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -271,16 +272,21 @@ class SSEPassthrough(_SSEResponse):
 
     async def _pump(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        await pipe_sse(self.resp, send, self.metrics, self.model, self.started)
+        tokens, ttft = await pipe_sse(self.resp, send, self.metrics, self.model, self.started)
+        if self.dispatch is not None:
+            self.dispatch.tokens_out, self.dispatch.ttft = tokens, ttft
 
 
-async def pipe_sse(resp: httpx.Response, send: Send, metrics: Metrics, model: str, started: float) -> None:
-    """Pass SSE bytes through; end with an error event if the engine fails or stops before [DONE]."""
-    tail, events, first, ended = b"", 0, True, False
+async def pipe_sse(resp: httpx.Response, send: Send, metrics: Metrics, model: str,
+                   started: float) -> tuple[int, float | None]:
+    """Pass SSE bytes through; end with an error event if the engine fails or stops before [DONE].
+    Returns (tokens sent, seconds to the first byte)."""
+    tail, events, first, ended, ttft = b"", 0, True, False, None
     try:
         async for chunk in resp.aiter_raw():
             if first:
-                metrics.ttft.labels(model).observe(time.perf_counter() - started)
+                ttft = time.perf_counter() - started
+                metrics.ttft.labels(model).observe(ttft)
                 first = False
             events += chunk.count(b"data: ")
             tail = (tail + chunk)[-32:]
@@ -290,8 +296,10 @@ async def pipe_sse(resp: httpx.Response, send: Send, metrics: Metrics, model: st
     except RETRYABLE + (httpx.ReadTimeout,) as exc:
         final = sse_error(f"the engine failed mid-stream ({type(exc).__name__})", "upstream_error")
     # A stream that ended well closes with the finish chunk (no token) and [DONE].
-    metrics.tokens.labels(model).inc(max(events - (2 if ended else 0), 0))
+    tokens = max(events - (2 if ended else 0), 0)
+    metrics.tokens.labels(model).inc(tokens)
     await send({"type": "http.response.body", "body": final, "more_body": False})
+    return tokens, ttft
 
 
 class EventStream(_SSEResponse):

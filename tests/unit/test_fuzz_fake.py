@@ -5,7 +5,7 @@ documented status, media type and schema (errors in their family's envelope), sc
 accepted, 405s with Allow, keys enforced where documented. Bounded by a fixed seed and example count
 (FUZZ_EXAMPLES, default 25 per operation; the README's figures use 100).
 Two gateways: the management calls that stop or switch models would otherwise turn the first run's
-requests into legitimate 503s. `/register` and `/logs/stream` answer endless streams by design (test_discovery_fake, test_logs_fake).
+requests into legitimate 503s. `/register`, `/logs/stream` and `/api/events` answer endless streams by design (test_discovery_fake, test_logs_fake).
 Schema-invalid input is not required to be refused (negative_data_rejection): OpenAI fields the gateway
 does not read are passed to the engine, which answers for them.
 """
@@ -33,7 +33,7 @@ def fuzz(url: str, *selection: str, examples: int) -> subprocess.CompletedProces
 
 @pytest.mark.skipif(ST is None, reason="schemathesis is in the test extra")
 @pytest.mark.parametrize("selection", [
-    ["--exclude-path", "/register", "--exclude-path-regex", f"{MUTATING}|^/logs/stream"],
+    ["--exclude-path", "/register", "--exclude-path-regex", f"{MUTATING}|^/logs/stream|^/api/events"],
     ["--include-path-regex", "^/api/v1/"]], ids=["serving-routes", "management-routes"])
 def test_every_route_survives_fuzzing_within_its_documented_schema(tmp_path, monkeypatch, selection):
     monkeypatch.setenv("FUZZ_ADMIN", "k1")

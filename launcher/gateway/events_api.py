@@ -1,0 +1,89 @@
+"""`GET /api/events`: what the console shows, as one server-sent event stream.
+
+    event: snapshot   on connect: every model and worker, the recent requests, the devices
+    event: models     every 2 s and on each state change: every model and worker (states, engines, in-flight)
+    event: model      a deployment event (added, state, restarted, failed, removed) as it happens
+    event: request    a request answered (model, protocol, endpoint, status, duration, tokens, TTFT)
+    event: log        a line printed by an engine, a worker or launcher
+    event: config     a reload of the config file: applied, or refused with its problems
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import AsyncIterator
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from ..supervise.events import Event
+from . import api_docs as docs
+from .deps import GatewayState, require_key, state
+
+router = APIRouter(dependencies=[Depends(require_key)])
+EVERY = 2.0
+
+
+def summaries(st: GatewayState) -> list[dict]:
+    out = []
+    for r in st.deployment.everything:
+        devices = getattr(getattr(r.spec, "devices", None), "ids", None)
+        out.append({"name": r.name, "kind": "worker" if r in st.deployment.workers else "model", "state": r.state,
+                    "mode": r.plan.mode, "backend": getattr(getattr(r.spec, "devices", None), "backend", None),
+                    "devices": list(devices or ()), "restarts": r.restarts, "last_error": r.last_error,
+                    "in_flight": sum(u.in_flight for u in r.upstreams), "queued": st.forwarder.slots.waiting(r),
+                    "engines": [{"name": u.process.spec.name, "pid": u.process.pid, "port": u.process.spec.port,
+                                 "state": u.process.state, "in_flight": u.in_flight, "served": u.served}
+                                for u in r.upstreams]})
+    return out
+
+
+def sse(event: str, data) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+@router.get("/api/events", responses=docs.ok(stream=docs.CONSOLE_EVENT))
+async def events(request: Request):
+    st = state(request)
+    telemetry = request.app.state.telemetry
+    queue: asyncio.Queue = asyncio.Queue(2000)
+
+    def on_event(event: Event) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            queue.put_nowait(("model", {"kind": event.kind, "model": event.model, "state": event.state,
+                                        "detail": event.detail, "at": event.at}))
+
+    async def stream() -> AsyncIterator[str]:
+        unsubscribe = st.deployment.events.subscribe(on_event)
+        try:
+            with st.activity.follow() as requests, st.deployment.logs.follow() as logs:
+                yield sse("snapshot", {"models": summaries(st), "requests": list(st.activity.recent),
+                                       "devices": telemetry.as_json()})
+                pumps = [asyncio.ensure_future(_pump(requests, "request", queue)),
+                         asyncio.ensure_future(_pump(logs, "log", queue, lambda ln: ln.__dict__))]
+                try:
+                    while not st.exiting():
+                        try:
+                            kind, data = await asyncio.wait_for(queue.get(), EVERY)
+                        except asyncio.TimeoutError:
+                            yield sse("models", summaries(st))
+                            continue
+                        yield sse(kind, data)
+                        if kind == "model":
+                            yield sse("models", summaries(st))
+                finally:
+                    for pump in pumps:
+                        pump.cancel()
+        finally:
+            unsubscribe()
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _pump(source: asyncio.Queue, kind: str, into: asyncio.Queue, shape=lambda x: x) -> None:
+    while True:
+        item = await source.get()
+        if item is not None:
+            with contextlib.suppress(asyncio.QueueFull):
+                into.put_nowait((kind, shape(item)))
