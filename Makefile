@@ -8,7 +8,7 @@ STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | 
 CONFIG  ?= configs/config_gemma3_270m_cpu.yaml
 PYTEST_ARGS ?=
 
-.PHONY: install build serve test test-fast bench clean proto
+.PHONY: install build serve test test-fast bench clean proto browser
 
 $(STAMP):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,8 +26,16 @@ build: install
 serve: build
 	$(BIN)/launch --config $(CONFIG)
 
+# The console's browser test drives Debian's chromium (no browser download works here).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { echo "installing Debian's chromium and chromium-driver for the console's browser test"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
+	    $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null || \
+	    { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null; }; }
+
 # Exit code 5 (no tests collected) must not pass as green.
-test: build
+test: build browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc
 
 test-fast: install

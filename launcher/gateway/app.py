@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import socket
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Awaitable, Callable
 from urllib.parse import urlsplit
 
 import httpx
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..config.model import Gateway
@@ -112,6 +114,9 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
     return app
 
 
+UI = Path(__file__).parent / "ui"  # the console (/ui): static files in the package, no build step, no CDN
+
+
 def grpc_endpoint(gw: Gateway) -> str | None:
     """host:port of our gRPC service as others should dial it."""
     if not gw.grpc_port:
@@ -134,6 +139,13 @@ def _install_operator_routes(app: FastAPI) -> None:
         # A model that is not loaded on purpose (on demand, unloaded) does not make the gateway unready.
         ok = all(s in (ModelState.READY, ModelState.STOPPED) for s in states.values())
         return JSONResponse({"ready": ok, "models": states}, status_code=200 if ok else 503)
+
+    @app.get("/ui", include_in_schema=False)
+    async def console_page():
+        """The console: static files, no data in them (what it shows comes from /api/events, with the key)."""
+        return FileResponse(UI / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/ui", StaticFiles(directory=UI), name="ui")
 
     @app.get("/api/devices", dependencies=[Depends(require_key)], responses=docs.ok(docs.DEVICES))
     async def devices(request: Request):

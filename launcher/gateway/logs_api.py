@@ -1,6 +1,6 @@
 """Logs over HTTP, as llama-swap serves them: the recent history, and a live stream (history first).
 
-    GET /logs                          recent lines of every process and of launcher, as text
+    GET /logs[?model=NAME]             recent lines of every process and of launcher (or of one model), as text
     GET /logs/stream[/{model}]         the same, then every new line as it is printed (chunked text);
                                        `?no-history` starts with the next line
 """
@@ -21,9 +21,10 @@ TEXT = "text/plain; charset=utf-8"
 
 
 @router.get("/logs", response_class=PlainTextResponse, responses=docs.ok(text=True))
-async def logs(request: Request):
+async def logs(request: Request, model: str | None = None):
+    """`?model=NAME`: that model's or worker's lines only."""
     hub = state(request).deployment.logs
-    return PlainTextResponse("".join(line.format() + "\n" for line in hub.history()))
+    return PlainTextResponse("".join(line.format() + "\n" for line in hub.history(model)))
 
 
 @router.get("/logs/stream", responses=docs.ok(text=True))

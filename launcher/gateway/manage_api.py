@@ -54,6 +54,13 @@ async def stop(request: Request):
     return ok("Model stopped", None)
 
 
+@router.post("/model/load", openapi_extra=docs.body(docs.LOAD), responses=docs.ok(docs.envelope()))
+async def load(request: Request):
+    """Start a configured model that is stopped (launcher's addition: the console's Load button)."""
+    runner = manager(request).load((await json_object(request))[0].get("model_name"))
+    return ok("Model load initiated", {"model_name": runner.name})
+
+
 @router.get("/model/status", responses=docs.ok(docs.envelope()))
 async def status(request: Request, model_name: str | None = None):
     m = manager(request)

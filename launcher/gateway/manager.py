@@ -181,6 +181,25 @@ class ModelManager:
         await runner.stop()
         return runner
 
+    def load(self, name) -> ModelRunner:
+        """Start a configured model that is stopped (held by stop, unloaded, or failed), in the background;
+        launcher's addition to the Llama Switch API, for models that have no file in models_dir to switch to."""
+        if not isinstance(name, str) or not name:
+            raise BadRequest("model_name must be a non-empty string", param="model_name")
+        runner = self.deployment.resolve(name)
+        runner.held = False
+        if not runner.state.serving:
+            runner.mark_starting()
+            self._background(self._quietly(self.pool.ensure_loaded(runner)))
+        return runner
+
+    @staticmethod
+    async def _quietly(load) -> None:
+        try:
+            await load
+        except Exception as exc:  # the model's state and last_error tell the caller; log it once here
+            log.warning("loading failed: %s", exc)
+
     async def status(self, runner: ModelRunner) -> dict:
         procs = [u.process for u in runner.upstreams]
         running = runner.state.loaded
