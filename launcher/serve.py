@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -21,8 +22,8 @@ from .config.inherit import merged
 from .config.model import Config, ModelSpec
 from .config.source import Source
 from .devices import lookup
-from .errors import StartError
-from .gateway.app import create_app
+from .errors import LauncherError, StartError
+from .gateway.app import create_app, reconfigure
 from .gateway.auth import load_keys
 from .gateway.limits import http_protocol
 from .gateway.manager import ModelManager
@@ -33,6 +34,7 @@ from .paths import cache_dir
 from .plan import host_here, make_plan, plan_for_here
 from .plan.model import WORKER_KEY_ENV, ModelPlan
 from .prepare import ensure_models, prepare_binaries
+from .reload import Reloader, watch
 from .supervise.deployment import Deployment
 from .supervise.events import Event, EventKind
 from .supervise.logs import HubHandler
@@ -64,8 +66,9 @@ def management_folders(config: Config) -> list[str]:
 
 
 def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True,
-          plan_models: tuple[ModelPlan, ...] | None = None) -> int:
-    """Serve until stopped. `plan_models` replaces the planned models (used under a user's mpirun)."""
+          plan_models: tuple[ModelPlan, ...] | None = None, watch_config: bool = False) -> int:
+    """Serve until stopped. `plan_models` replaces the planned models (used under a user's mpirun).
+    SIGHUP reloads the config file (reload.py); `watch_config` also reloads it whenever it changes."""
     logging.basicConfig(level=logging.INFO, format="[launcher] %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health poll is noise
     gw = config.gateway
@@ -123,16 +126,35 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
 
     background: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
 
-    async def on_start() -> None:
-        task = asyncio.get_running_loop().create_task(start_all())
+    def spawn(coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         background.add(task)
         task.add_done_callback(background.discard)
+
+    async def on_start() -> None:
+        spawn(start_all())
+        loop = asyncio.get_running_loop()
+        if reloader is None:
+            loop.add_signal_handler(signal.SIGHUP, lambda: log.warning(
+                "SIGHUP: nothing to reload (%s)", "the ranks of an mpirun job keep their plan" if plan_models
+                else "the config was not read from a file"))
+            return
+        loop.add_signal_handler(signal.SIGHUP, lambda: spawn(reloader.reload()))
+        if watch_config:
+            spawn(watch(config.file, reloader.reload))
 
     async def on_stop() -> None:
         await deployment.stop_all(0.0 if server and server.force_exit else 10.0)
 
     app = create_app(deployment, gw, pool=pool, keys=keys, manager=build_manager(config, deployment, pool, binaries),
                      on_start=on_start, on_stop=on_stop, exiting=lambda: bool(server and server.should_exit))
+    reloader = None
+    if Path(config.file).is_file() and plan_models is None:
+        reloader = Reloader(config.file, config, deployment, pool,
+                            lambda new: {m.name: m for m in plan_for_here(new, binaries=binaries).models},
+                            lambda new_gateway: reconfigure(app, new_gateway))
+    elif watch_config:
+        raise LauncherError("--watch-config needs a config file")
     server = DrainingServer(uvicorn.Config(app, host=gw.host, port=gw.port, log_level="warning", access_log=False,
                                            timeout_graceful_shutdown=5, lifespan="on",
                                            http=http_protocol(gw.header_timeout)), app.state.drain)

@@ -18,6 +18,8 @@ from .config_commands import report_config_error
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="launch", description="Serve GGUF models with llama.cpp from one YAML file.")
     parser.add_argument("--config", help="deployment config; without a command this serves it")
+    parser.add_argument("--watch-config", action="store_true",
+                        help="reload the config whenever the file changes (SIGHUP reloads it too)")
     parser.set_defaults(func=_serve_top_level)
     sub = parser.add_subparsers(dest="command")
     config_commands.register(sub)
@@ -29,7 +31,7 @@ def _serve_top_level(args) -> int:
     if not args.config:
         build_parser().print_help()
         return 2
-    return run_commands.serve_config(args.config)
+    return run_commands.serve_config(args.config, args.watch_config)
 
 
 def main(argv: list[str] | None = None) -> int:

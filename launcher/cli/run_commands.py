@@ -45,6 +45,8 @@ def register(sub) -> None:
     s = sub.add_parser("serve", help="serve a config, or one GGUF file without writing YAML")
     s.add_argument("model", nargs="?", help="GGUF file to serve directly (builds the config in memory)")
     s.add_argument("--config", dest="config_opt", help="deployment config")
+    s.add_argument("--watch-config", action="store_true", help="reload the config whenever the file changes "
+                   "(SIGHUP reloads it too)")
     for key, option in annotated("x-serve-option").items():
         s.add_argument(option, dest=key, type=_option_type(key), help=property_schema((key,)).get("description"))
     s.add_argument("--backend", choices=["cpu", "cann", "cuda"], default="cpu")
@@ -154,7 +156,7 @@ def quantize(args) -> int:
     return 0
 
 
-def serve_config(path: str) -> int:
+def serve_config(path: str, watch_config: bool = False) -> int:
     from ..serve import serve as run
     from .under_mpirun import serve_under_mpirun
     result = load_config(path)
@@ -163,7 +165,7 @@ def serve_config(path: str) -> int:
     world = mpi_world()
     if world and result.config.models and result.config.models[0].parallel.uses_mpi:
         return serve_under_mpirun(result.config, world)
-    return run(result.config)
+    return run(result.config, watch_config=watch_config)
 
 
 def quick_config_text(args) -> str:
@@ -182,7 +184,7 @@ def quick_config_text(args) -> str:
 
 def serve(args) -> int:
     if args.config_opt:
-        return serve_config(args.config_opt)
+        return serve_config(args.config_opt, args.watch_config)
     if not args.model:
         raise LauncherError("give a GGUF file (launch serve MODEL.gguf) or --config X.yaml")
     from ..serve import serve as run

@@ -17,6 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp
 
 from ..config.model import Gateway
 from ..supervise.deployment import Deployment
@@ -24,6 +25,7 @@ from ..supervise.states import ModelState
 from . import api_docs as docs
 from . import discovery_api, events_api, logs_api, manage_api, openai_api
 from .api_docs import finish_openapi
+from .auth import load_keys
 from .deps import GatewayState, require_key, state
 from .device_metrics import DeviceCollector, DeviceTelemetry
 from .drain import Drain, DrainGate
@@ -95,9 +97,9 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
     app.state.telemetry = telemetry
     app.add_middleware(BodyLimit, max_bytes=gw.max_body_bytes, timeout=gw.body_timeout)
     app.add_middleware(DrainGate, drain=drain)  # a draining gateway refuses before anything else
-    if gw.cors_origins:  # outermost: a browser must be able to read every answer, refusals included
-        app.add_middleware(CORSMiddleware, allow_origins=list(gw.cors_origins), allow_methods=["*"],
-                           allow_headers=["*"])
+    app.state.cors = CorsOrigins(gw.cors_origins)
+    # outermost: a browser must be able to read every answer, refusals included
+    app.add_middleware(DynamicCORS, origins=app.state.cors)
     install_error_handlers(app)
     app.include_router(openai_api.router)
     app.include_router(manage_api.router)
@@ -112,6 +114,35 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
         return finish_openapi(app, bool(st and st.keys), sorted(r.name for r in st.deployment.models) if st else [])
     app.openapi = openapi
     return app
+
+
+class CorsOrigins:
+    """The allowed origins, which a config reload may change."""
+
+    def __init__(self, origins):
+        self.origins = tuple(origins)
+
+
+class DynamicCORS:
+    """Starlette's CORS for the current origins (none: not a CORS endpoint at all)."""
+
+    def __init__(self, app: ASGIApp, origins: CorsOrigins):
+        self.app, self.holder, self.built_for, self.inner = app, origins, None, app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.built_for != self.holder.origins:
+            self.built_for = self.holder.origins
+            self.inner = CORSMiddleware(self.app, allow_origins=list(self.built_for), allow_methods=["*"],
+                                        allow_headers=["*"]) if self.built_for else self.app
+        await self.inner(scope, receive, send)
+
+
+def reconfigure(app: FastAPI, gw: Gateway) -> None:
+    """A reloaded config's keys and CORS origins, in place (reload.py)."""
+    st: GatewayState = app.state.gw
+    st.keys = load_keys(gw)
+    st.admin_key_env = gw.admin_key_env
+    app.state.cors.origins = tuple(gw.cors_origins)
 
 
 UI = Path(__file__).parent / "ui"  # the console (/ui): static files in the package, no build step, no CDN

@@ -17,7 +17,7 @@ from typing import AsyncIterator
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from ..supervise.events import Event
+from ..supervise.events import Event, EventKind
 from . import api_docs as docs
 from .deps import GatewayState, require_key, state
 
@@ -51,8 +51,11 @@ async def events(request: Request):
 
     def on_event(event: Event) -> None:
         with contextlib.suppress(asyncio.QueueFull):
-            queue.put_nowait(("model", {"kind": event.kind, "model": event.model, "state": event.state,
-                                        "detail": event.detail, "at": event.at}))
+            if event.kind == EventKind.CONFIG:
+                queue.put_nowait(("config", event.data))
+            else:
+                queue.put_nowait(("model", {"kind": event.kind, "model": event.model, "state": event.state,
+                                            "detail": event.detail, "at": event.at}))
 
     async def stream() -> AsyncIterator[str]:
         unsubscribe = st.deployment.events.subscribe(on_event)

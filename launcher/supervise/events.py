@@ -18,6 +18,7 @@ class EventKind(_Named):
     STATE = "state"          # a model's state changed
     RESTARTED = "restarted"  # an engine process exited unasked and is being restarted
     FAILED = "failed"        # restart limit reached: the model stays down
+    CONFIG = "config"        # the config file was reloaded, or a reload was refused (model "", `data` says)
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Event:
     state: ModelState | None = None
     detail: str = ""
     at: float = field(default_factory=time.time)
+    data: dict | None = None
 
 
 Subscriber = Callable[[Event], None]
