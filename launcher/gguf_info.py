@@ -6,12 +6,13 @@ the header sequentially and seeks past array contents. Types and enums come from
 """
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
-from gguf import GGUFValueType, LlamaFileType
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType, LlamaFileType
 
 GGUF_MAGIC = b"GGUF"
 _SCALAR = {GGUFValueType.UINT8: "B", GGUFValueType.INT8: "b", GGUFValueType.UINT16: "H",
@@ -67,8 +68,29 @@ class _Reader:
         return self.unpack(_SCALAR[kind])
 
 
-def read_header(path: str | Path) -> tuple[dict, list[tuple[str, tuple[int, ...]]]]:
-    """(scalar metadata, [(tensor name, shape)]). Arrays are skipped (their value is None)."""
+class Tensor(NamedTuple):
+    name: str
+    dims: tuple[int, ...]
+    type: int    # GGMLQuantizationType
+    offset: int  # of its data, from the start of the data section
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of its data in the file (and in a device buffer): elements / block size x block bytes."""
+        block, size = GGML_QUANT_SIZES[GGMLQuantizationType(self.type)]
+        return math.prod(self.dims) // block * size
+
+    @property
+    def layer(self) -> int | None:
+        """The repeating layer it belongs to (`blk.N.`), or None (embeddings, output, norms)."""
+        if self.name.startswith("blk."):
+            number = self.name.split(".", 2)[1]
+            return int(number) if number.isdigit() else None
+        return None
+
+
+def read_header(path: str | Path) -> tuple[dict, list[Tensor]]:
+    """(scalar metadata, tensors). Arrays are skipped (their value is None)."""
     with open(path, "rb") as fh:
         r = _Reader(fh)
         if fh.read(4) != GGUF_MAGIC:
@@ -85,8 +107,8 @@ def read_header(path: str | Path) -> tuple[dict, list[tuple[str, tuple[int, ...]
         for _ in range(n_tensors):
             name = r.string()
             dims = tuple(r.unpack("Q") for _ in range(r.unpack("I")))
-            r.unpack("I"), r.unpack("Q")  # type, offset
-            tensors.append((name, dims))
+            kind, offset = r.unpack("I"), r.unpack("Q")
+            tensors.append(Tensor(name, dims, kind, offset))
     return meta, tensors
 
 
@@ -98,12 +120,7 @@ def summarize(path: str | Path) -> GGUFSummary:
         quant = LlamaFileType(ftype).name.removeprefix("MOSTLY_").removeprefix("ALL_") if ftype is not None else None
     except ValueError:
         quant = str(ftype)
-    params = 0
-    for _, dims in tensors:
-        n = 1
-        for d in dims:
-            n *= d
-        params += n
+    params = sum(math.prod(t.dims) for t in tensors)
     return GGUFSummary(architecture=arch, name=meta.get("general.name"), parameters=params, quantization=quant,
                        context_length=meta.get(f"{arch}.context_length") if arch else None,
                        expert_count=int(meta.get(f"{arch}.expert_count") or 0) if arch else 0)

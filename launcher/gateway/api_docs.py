@@ -134,7 +134,7 @@ SWITCH = {"type": "object", "required": ["model_path"], "properties": {
     "model_path": MODEL_PATH,
     "config": {"type": "object", "description": "Llama Switch config names, or launcher's model settings"}}}
 STOP = {"type": "object", "properties": {"model_name": STRING}}
-LOAD = {"type": "object", "required": ["model_name"], "properties": {"model_name": STRING}}
+LOAD = {"type": "object", "required": ["model_name"], "properties": {"model_name": {"type": "string", "minLength": 1}}}
 _WHICH = {"model_path": MODEL_PATH, "model_name": {"type": "string", "description": "a served model"}}
 BENCHMARK = {"anyOf": [
     {"type": "object", "additionalProperties": False, "description": "the document's form",

@@ -62,7 +62,8 @@ class Forwarder:
         connection was made; if the request was written, only when it is `replayable` (generation is; a
         Python worker's handler may not be) and went over a reused keep-alive connection (one the engine
         may have closed as idle). A request written on a new connection that then died was taken by an
-        engine that crashed with it: 503, since a retry could crash the next engine too. The caller gives
+        engine that crashed with it, or was in the backlog of one being killed: never again on that engine
+        (it may be what crashed it), but once on another ready replica; with none, 503. The caller gives
         the slot back with `release`.
 
         A `streamed` request asks for `Connection: close`: llama-server closes the connection after every
@@ -82,13 +83,17 @@ class Forwarder:
                 return up, resp
             except RETRYABLE as exc:
                 taken = isinstance(exc, TAKEN) and (fresh.connected or not replayable)
+                elsewhere = [u for u in runner.upstreams if u.ready and u is not up and u not in tried]
+                final = attempt == 1 or (taken and not (replayable and elsewhere))
                 # a retry takes its slot back at once, ahead of the line; otherwise the line gets it
-                self.slots.release(runner, up, wake=taken or attempt == 1)
-                if taken:
+                self.slots.release(runner, up, wake=final)
+                if taken and final:
                     raise EngineUnavailable(f"engine of {runner.name!r} failed during the request "
                                             f"({type(exc).__name__}); retry") from exc
                 tried.append(up)
                 last = exc
+                if final:
+                    break
                 if not isinstance(exc, TAKEN) and all(u in tried for u in runner.upstreams if u.ready):
                     # no connection and no other replica: let the supervisor see the crash first, so the
                     # retry waits for the restart instead of knocking on a dead port again

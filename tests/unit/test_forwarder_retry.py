@@ -79,3 +79,32 @@ def test_a_worker_request_is_never_replayed_after_it_was_written():
     results, stats, up = run_three(replayable=False)
     assert [s for s, _ in results] == [200, 503, 200]  # the second went out on the reused connection and died
     assert stats["dropped"] == 1 and up.in_flight == 0
+
+
+def test_a_request_taken_by_a_dying_replica_goes_once_to_another():
+    """Two replicas: one takes every request on a new connection and dies with it; the other answers. Each
+    request reaches the second once; a worker's request (not replayable) is never sent again."""
+    async def scenario():
+        dying, healthy = {"connections": 0, "dropped": 0}, {"connections": 0, "dropped": 0}
+        bad, good = await flaky_keepalive_server(dying, answered=0), await flaky_keepalive_server(healthy, 100)
+        ups = [Upstream(f"http://127.0.0.1:{s.sockets[0].getsockname()[1]}", SimpleNamespace(state="ready"), slots=1)
+               for s in (bad, good)]
+        runner = SimpleNamespace(name="m", state="ready", upstreams=ups)
+        async with httpx.AsyncClient() as client:
+            fwd = Forwarder(client, Metrics(), SlotQueue(max_queue=4, load_timeout=10, queue_timeout=10))
+            statuses = []
+            for _ in range(3):
+                ups[0].in_flight = 0  # the next request picks the dying one first (both idle: the first)
+                status, _, _ = await fwd.fetch(runner, "/v1/completions", b"{}")
+                statuses.append(status)
+            try:
+                await fwd.fetch(runner, "/v2/models/w/infer", b"{}", replayable=False)
+                worker = 200
+            except EngineUnavailable:
+                worker = 503
+        bad.close()
+        good.close()
+        return statuses, worker, dying, healthy, ups
+    statuses, worker, dying, healthy, ups = asyncio.run(scenario())
+    assert statuses == [200, 200, 200] and dying["dropped"] == 4 and worker == 503
+    assert [u.in_flight for u in ups] == [0, 0]
