@@ -3,7 +3,6 @@ engines started through the normal path: which engines restarted (by pid), a str
 that goes on, an invalid edit that changes nothing and is reported, then its fix."""
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
@@ -12,6 +11,7 @@ import httpx
 
 from launcher.bench.launched import wait_for
 from launcher.net import free_ports
+from tests.fakes.sse import follow
 
 CONFIG = """port: {port}
 engine: {{binary: {wrapper}, start_timeout: 30}}
@@ -31,34 +31,23 @@ def write(path, text: str) -> None:
     tmp.replace(path)  # as editors save: the watcher must see a replaced file
 
 
-def config_events(url: str, seen: list, stop: threading.Event) -> None:
-    with httpx.stream("GET", url + "/api/events", timeout=httpx.Timeout(30, read=5)) as resp:
-        kind = None
-        try:
-            for line in resp.iter_lines():
-                if line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: ") and kind == "config":
-                    seen.append(json.loads(line[6:]))
-                if stop.is_set():
-                    return
-        except httpx.ReadTimeout:
-            if not stop.is_set():
-                config_events(url, seen, stop)
-
-
-def test_watch_config_restarts_only_what_changed_and_keeps_streams(start_launch, tmp_path):
+def launch_fakes(start_launch, tmp_path, *extra: str, delay: float = 0.0):
+    """`launch --config live.yaml` (two models on fake engines); (run, config path, its text)."""
     wrapper = tmp_path / "fake-engine"
-    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m launcher.bench.fake_engine --delay 0.02 \"$@\"\n")
+    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m launcher.bench.fake_engine --delay {delay} \"$@\"\n")
     wrapper.chmod(0o755)
     port = next(free_ports())
     cfg = tmp_path / "live.yaml"
     text = CONFIG.format(port=port, wrapper=wrapper)
     cfg.write_text(text)
-    run = start_launch(["--config", str(cfg), "--watch-config"], port)
+    return start_launch(["--config", str(cfg), *extra], port), cfg, text
+
+
+def test_watch_config_restarts_only_what_changed_and_keeps_streams(start_launch, tmp_path):
+    run, cfg, text = launch_fakes(start_launch, tmp_path, "--watch-config", delay=0.02)
     before = pids(run.url)
     seen, stop = [], threading.Event()
-    follower = threading.Thread(target=config_events, args=(run.url, seen, stop), daemon=True)
+    follower = threading.Thread(target=follow, args=(run.url + "/api/events", seen, stop, "config"), daemon=True)
     follower.start()
 
     stream: dict = {}
@@ -100,14 +89,8 @@ def test_watch_config_restarts_only_what_changed_and_keeps_streams(start_launch,
 
 
 def test_sighup_reloads_and_a_new_port_is_refused(start_launch, tmp_path):
-    wrapper = tmp_path / "fake-engine"
-    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m launcher.bench.fake_engine \"$@\"\n")
-    wrapper.chmod(0o755)
-    port = next(free_ports())
-    cfg = tmp_path / "hup.yaml"
-    text = CONFIG.format(port=port, wrapper=wrapper)
-    cfg.write_text(text)
-    run = start_launch(["--config", str(cfg)], port)
+    run, cfg, text = launch_fakes(start_launch, tmp_path)
+    port = httpx.URL(run.url).port
     before = pids(run.url)
     write(cfg, text.replace(f"port: {port}", f"port: {port + 1}"))
     run.proc.send_signal(signal.SIGHUP)  # it used to kill launcher (the default action)

@@ -1,5 +1,4 @@
 """Tier 1: /api/events, the console's one stream: a snapshot, then requests, state changes and log lines."""
-import json
 import os
 import signal
 import threading
@@ -8,27 +7,13 @@ import httpx
 
 from launcher.bench.launched import wait_for
 from tests.fakes.harness import gateway
-
-
-def follow(url: str, events: list, stop: threading.Event) -> None:
-    with httpx.stream("GET", url + "/api/events", timeout=httpx.Timeout(30, read=5)) as resp:
-        kind = None
-        try:
-            for line in resp.iter_lines():
-                if line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: "):
-                    events.append((kind, json.loads(line[6:])))
-                if stop.is_set():
-                    return
-        except httpx.ReadTimeout:
-            pass
+from tests.fakes.sse import follow
 
 
 def test_console_events_snapshot_requests_states_and_logs(tmp_path):
     with gateway(tmp_path, ["--tokens", "4"]) as gw:
         events, stop = [], threading.Event()
-        reader = threading.Thread(target=follow, args=(gw.url, events, stop), daemon=True)
+        reader = threading.Thread(target=follow, args=(gw.url + "/api/events", events, stop), daemon=True)
         reader.start()
         assert wait_for(lambda: events and events[0][0] == "snapshot", 10)
         [model] = events[0][1]["models"]
