@@ -60,33 +60,21 @@ async def events(request: Request):
     async def stream() -> AsyncIterator[str]:
         unsubscribe = st.deployment.events.subscribe(on_event)
         try:
-            with st.activity.follow() as requests, st.deployment.logs.follow() as logs:
-                yield sse("snapshot", {"models": summaries(st), "requests": list(st.activity.recent),
+            with st.activity.follow(queue, lambda r: ("request", r)), \
+                    st.deployment.logs.follow(queue, lambda line: ("log", line.__dict__)):
+                yield sse("snapshot", {"models": summaries(st), "requests": st.activity.history(),
                                        "devices": telemetry.as_json()})
-                pumps = [asyncio.ensure_future(_pump(requests, "request", queue)),
-                         asyncio.ensure_future(_pump(logs, "log", queue, lambda ln: ln.__dict__))]
-                try:
-                    while not st.exiting():
-                        try:
-                            kind, data = await asyncio.wait_for(queue.get(), EVERY)
-                        except asyncio.TimeoutError:
-                            yield sse("models", summaries(st))
-                            continue
-                        yield sse(kind, data)
-                        if kind == "model":
-                            yield sse("models", summaries(st))
-                finally:
-                    for pump in pumps:
-                        pump.cancel()
+                while not st.exiting():
+                    try:
+                        kind, data = await asyncio.wait_for(queue.get(), EVERY)
+                    except asyncio.TimeoutError:
+                        yield sse("models", summaries(st))
+                        continue
+                    yield sse(kind, data)
+                    if kind == "model":
+                        yield sse("models", summaries(st))
         finally:
             unsubscribe()
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-
-async def _pump(source: asyncio.Queue, kind: str, into: asyncio.Queue, shape=lambda x: x) -> None:
-    while True:
-        item = await source.get()
-        if item is not None:
-            with contextlib.suppress(asyncio.QueueFull):
-                into.put_nowait((kind, shape(item)))

@@ -4,17 +4,14 @@ The per-process log files and the console echo are written beside it from the sa
 """
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
-from typing import Iterator
+
+from .fanout import Fanout
 
 KEEP = 5000        # lines of history, all processes together
-SUBSCRIBER_QUEUE = 2000  # a reader this far behind loses lines (and is told so), never slows a process
+SUBSCRIBER_QUEUE = 2000  # a reader this far behind loses lines, never slows a process
 
 
 @dataclass(frozen=True)
@@ -29,46 +26,18 @@ class LogLine:
         return f"[{self.source}] {self.text}"
 
 
-class LogHub:
+class LogHub(Fanout[LogLine]):
     def __init__(self, keep: int = KEEP):
-        self.lines: deque[LogLine] = deque(maxlen=keep)
+        super().__init__(keep, SUBSCRIBER_QUEUE)
         self._seq = 0
-        self._lock = threading.Lock()  # launcher's own log lines may come from other threads
-        self._readers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = []
 
     def push(self, model: str | None, source: str, text: str) -> None:
-        with self._lock:
+        with self._lock:  # numbered in the order they are kept: a stream tells history from live by it
             self._seq += 1
-            line = LogLine(self._seq, time.time(), model, source, text)
-            self.lines.append(line)
-            readers = list(self._readers)
-        for loop, queue in readers:
-            if loop.is_closed():
-                continue
-            loop.call_soon_threadsafe(_offer, queue, line)
+            self.publish(LogLine(self._seq, time.time(), model, source, text))
 
     def history(self, model: str | None = None) -> list[LogLine]:
-        with self._lock:
-            return [ln for ln in self.lines if model is None or ln.model == model]
-
-    @contextlib.contextmanager
-    def follow(self) -> Iterator[asyncio.Queue]:
-        """A queue of the lines pushed from now on (a None marks lines lost to a slow reader)."""
-        entry = (asyncio.get_running_loop(), asyncio.Queue(SUBSCRIBER_QUEUE))
-        with self._lock:
-            self._readers.append(entry)
-        try:
-            yield entry[1]
-        finally:
-            with self._lock:
-                self._readers.remove(entry)
-
-
-def _offer(queue: asyncio.Queue, line: LogLine) -> None:
-    try:
-        queue.put_nowait(line)
-    except asyncio.QueueFull:
-        pass  # the reader is too slow; it keeps the lines it has
+        return [ln for ln in super().history() if model is None or ln.model == model]
 
 
 class HubHandler(logging.Handler):
