@@ -151,26 +151,41 @@ def _requested_outputs(body: dict) -> dict[str, bool]:
     return out
 
 
-@router.post("/models/{name}/infer", **KEY, **INFER_DOCS)
-@router.post("/models/{name}/versions/{version}/infer", **KEY, **INFER_DOCS)
-async def infer(request: Request, name: str, version: str | None = None):
+async def routed(request: Request, name: str, version: str | None, endpoint: str):
+    """The request read and routed: (body, binary part, the served model), or, for a worker or another
+    replica, the Response it answered when the request was relayed there as sent."""
     body, binary = await read_request(request)
     chosen = route(request, name, version, body)
     if chosen.kind != "model":
-        return await relayed(request, chosen, name, "infer")
-    runner = chosen.target
+        return await relayed(request, chosen, name, endpoint)
+    return body, binary, chosen.target
+
+
+async def answered(request: Request, runner: ModelRunner, endpoint: str, work):
+    """`work()` run under the request's Dispatch once the model can take it, raced against the client
+    leaving: its result, or None when nobody is there to read it (counted as 499)."""
+    async with Dispatch(state(request), runner, "kserve", endpoint) as dispatch:
+        await dispatch.loaded()
+        result = await until_done_or_disconnected(work(), request.receive)
+        dispatch.status = 200 if result is not None else 499
+    return result
+
+
+@router.post("/models/{name}/infer", **KEY, **INFER_DOCS)
+@router.post("/models/{name}/versions/{version}/infer", **KEY, **INFER_DOCS)
+async def infer(request: Request, name: str, version: str | None = None):
+    found = await routed(request, name, version, "infer")
+    if isinstance(found, Response):
+        return found
+    body, binary, runner = found
     tensors, form = rest_inputs(body, binary)
     call = generation.decode_call(tensors, body.get("parameters") or {}, runner.request_defaults)
     outputs = _requested_outputs(body)
-    st = state(request)
-    async with Dispatch(st, runner, "kserve", "infer") as dispatch:
-        await dispatch.loaded()
-        work = asyncio.gather(*(generation.complete(st.forwarder, runner, p, call.params) for p in call.prompts))
-        results = await until_done_or_disconnected(work, request.receive)
-        if results is None:
-            dispatch.status = 499
-            return Response(status_code=499)  # nobody is there to read it
-        dispatch.status = 200
+    forwarder = state(request).forwarder
+    results = await answered(request, runner, "infer", lambda: asyncio.gather(
+        *(generation.complete(forwarder, runner, p, call.params) for p in call.prompts)))
+    if results is None:
+        return Response(status_code=499)  # nobody is there to read it
     values = {"text_output": [r.text.encode() for r in results],
               "finish_reason": [r.finish_reason.encode() for r in results]}
     answer = {"model_name": runner.name, "model_version": VERSION, "outputs": [],
@@ -218,11 +233,10 @@ async def _stream_response(request: Request, runner: ModelRunner, prompt: str, p
 @router.post("/models/{name}/infer_stream", **KEY, **STREAM_DOCS)
 @router.post("/models/{name}/versions/{version}/infer_stream", **KEY, **STREAM_DOCS)
 async def infer_stream(request: Request, name: str, version: str | None = None):
-    body, binary = await read_request(request)
-    chosen = route(request, name, version, body)
-    if chosen.kind != "model":
-        return await relayed(request, chosen, name, "infer_stream")
-    runner = chosen.target
+    found = await routed(request, name, version, "infer_stream")
+    if isinstance(found, Response):
+        return found
+    body, binary, runner = found
     tensors, form = rest_inputs(body, binary)
     call = generation.decode_call(tensors, body.get("parameters") or {}, runner.request_defaults)
     if len(call.prompts) != 1:
@@ -248,21 +262,16 @@ async def infer_stream(request: Request, name: str, version: str | None = None):
 @router.post("/models/{name}/generate", **KEY, **GENERATE_DOCS)
 @router.post("/models/{name}/versions/{version}/generate", **KEY, **GENERATE_DOCS)
 async def generate(request: Request, name: str, version: str | None = None):
-    body, _ = await read_request(request)
-    chosen = route(request, name, version, body)
-    if chosen.kind != "model":
-        return await relayed(request, chosen, name, "generate")
-    runner = chosen.target
+    found = await routed(request, name, version, "generate")
+    if isinstance(found, Response):
+        return found
+    body, _, runner = found
     call = generation.decode_generate(body, runner.request_defaults)
-    st = state(request)
-    async with Dispatch(st, runner, "kserve", "generate") as dispatch:
-        await dispatch.loaded()
-        result = await until_done_or_disconnected(
-            generation.complete(st.forwarder, runner, call.prompts[0], call.params), request.receive)
-        if result is None:
-            dispatch.status = 499
-            return Response(status_code=499)
-        dispatch.status = 200
+    forwarder = state(request).forwarder
+    result = await answered(request, runner, "generate",
+                            lambda: generation.complete(forwarder, runner, call.prompts[0], call.params))
+    if result is None:
+        return Response(status_code=499)
     return {"model_name": runner.name, "model_version": VERSION, "text_output": result.text,
             "finish_reason": result.finish_reason, "prompt_tokens": result.prompt_tokens,
             "completion_tokens": result.completion_tokens}
@@ -271,11 +280,10 @@ async def generate(request: Request, name: str, version: str | None = None):
 @router.post("/models/{name}/generate_stream", **KEY, **GENERATE_STREAM_DOCS)
 @router.post("/models/{name}/versions/{version}/generate_stream", **KEY, **GENERATE_STREAM_DOCS)
 async def generate_stream(request: Request, name: str, version: str | None = None):
-    body, _ = await read_request(request)
-    chosen = route(request, name, version, body)
-    if chosen.kind != "model":
-        return await relayed(request, chosen, name, "generate_stream")
-    runner = chosen.target
+    found = await routed(request, name, version, "generate_stream")
+    if isinstance(found, Response):
+        return found
+    body, _, runner = found
     call = generation.decode_generate(body, runner.request_defaults)
 
     def render(piece: generation.Piece) -> dict:
