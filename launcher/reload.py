@@ -74,7 +74,7 @@ def diff(old: Config, new: Config) -> Changes:
                 changes.changed.append(spec)
             else:
                 changes.in_place.append(spec)
-    if [w for w in old.workers] != [w for w in new.workers]:
+    if old.workers != new.workers:
         changes.later.append("workers")
     return changes
 

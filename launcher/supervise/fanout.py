@@ -23,8 +23,16 @@ class Fanout(Generic[T]):
         with self._lock:
             self.items.append(item)
             readers = list(self._readers)
+        if not readers:
+            return
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:  # another thread (launcher's own log lines)
+            here = None
         for loop, queue, shape in readers:
-            if not loop.is_closed():
+            if loop is here:
+                _offer(queue, shape(item))  # on the readers' loop already: no wake-up through its self-pipe
+            elif not loop.is_closed():
                 loop.call_soon_threadsafe(_offer, queue, shape(item))
 
     def history(self) -> list[T]:
