@@ -12,6 +12,7 @@ import subprocess
 from dataclasses import dataclass
 
 from .errors import LauncherError
+from .units import size_mib
 
 BACKENDS = ("cpu", "cann", "cuda")
 VISIBLE_ENV = {"cann": "ASCEND_RT_VISIBLE_DEVICES", "cuda": "CUDA_VISIBLE_DEVICES"}
@@ -32,17 +33,19 @@ class DeviceSet:
 
 
 def parse_assumed(text: str) -> DeviceSet:
-    """`cann:8`, `cuda:2`, `cann:0,2,4` or `cpu` -> DeviceSet."""
-    match = re.fullmatch(r"(cpu|cann|cuda)(?::(\d+|\d+(?:,\d+)+))?", text.strip())
+    """`cann:8`, `cuda:2`, `cann:0,2,4`, `cann:8x64g` (with each device's memory) or `cpu` -> DeviceSet."""
+    match = re.fullmatch(r"(cpu|cann|cuda)(?::(\d+|\d+(?:,\d+)+))?(?:x(\d+(?:\.\d+)?[kmgt]?(?:i?b)?))?",
+                         text.strip(), re.IGNORECASE)
     if not match:
-        raise LauncherError(f"--assume-devices {text!r}: expected cpu, cann:N, cuda:N or cann:0,1,...")
-    backend, spec = match.groups()
+        raise LauncherError(f"--assume-devices {text!r}: expected cpu, cann:N, cuda:N, cann:0,1,... or cann:8x64g")
+    backend, spec, memory = match.groups()
+    backend = backend.lower()
     if backend == "cpu":
         return DeviceSet("cpu", assumed=True)
     if spec is None:
         raise LauncherError(f"--assume-devices {text!r}: say how many devices, e.g. {backend}:8")
     ids = tuple(int(x) for x in spec.split(",")) if "," in spec else tuple(range(int(spec)))
-    return DeviceSet(backend, ids, assumed=True)
+    return DeviceSet(backend, ids, (size_mib(memory),) * len(ids) if memory else (), assumed=True)
 
 
 def lookup(assume: DeviceSet | None = None, offline: bool = False):
@@ -109,3 +112,15 @@ def run_tool(argv: list[str]) -> str:
         return subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False).stdout
     except (OSError, subprocess.TimeoutExpired):
         return ""
+
+
+def host_memory_mib(meminfo: str = "/proc/meminfo") -> int | None:
+    """This machine's RAM (MemTotal), the host row's size in memory plans."""
+    try:
+        with open(meminfo) as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

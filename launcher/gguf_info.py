@@ -15,6 +15,7 @@ from typing import BinaryIO, NamedTuple
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType, LlamaFileType
 
 GGUF_MAGIC = b"GGUF"
+SMALL_ARRAY = 1024  # numeric arrays up to this length are read (per-layer keys); longer ones are skipped
 _SCALAR = {GGUFValueType.UINT8: "B", GGUFValueType.INT8: "b", GGUFValueType.UINT16: "H",
            GGUFValueType.INT16: "h", GGUFValueType.UINT32: "I", GGUFValueType.INT32: "i",
            GGUFValueType.FLOAT32: "f", GGUFValueType.BOOL: "?", GGUFValueType.UINT64: "Q",
@@ -62,6 +63,8 @@ class _Reader:
             elif item == GGUFValueType.ARRAY:
                 for _ in range(count):
                     self.value(GGUFValueType.ARRAY)
+            elif count <= SMALL_ARRAY:  # per-layer values (head counts, sliding-window flags)
+                return [self.unpack(_SCALAR[item]) for _ in range(count)]
             else:
                 self.fh.seek(struct.calcsize("<" + _SCALAR[item]) * count, 1)
             return None
@@ -90,7 +93,7 @@ class Tensor(NamedTuple):
 
 
 def read_header(path: str | Path) -> tuple[dict, list[Tensor]]:
-    """(scalar metadata, tensors). Arrays are skipped (their value is None)."""
+    """(metadata, tensors). String arrays and long arrays are skipped (their value is None)."""
     with open(path, "rb") as fh:
         r = _Reader(fh)
         if fh.read(4) != GGUF_MAGIC:
@@ -113,7 +116,10 @@ def read_header(path: str | Path) -> tuple[dict, list[Tensor]]:
 
 
 def summarize(path: str | Path) -> GGUFSummary:
-    meta, tensors = read_header(path)
+    return summary_of(*read_header(path))
+
+
+def summary_of(meta: dict, tensors: list[Tensor]) -> GGUFSummary:
     arch = meta.get("general.architecture")
     ftype = meta.get("general.file_type")
     try:

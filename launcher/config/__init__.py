@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
-from ..devices import DeviceSet, lookup
+from ..devices import DeviceSet, host_memory_mib, lookup
 from ..errors import ConfigError
 from .anyserve import from_anyserve, is_anyserve
 from .convert import base_dir, to_config
@@ -51,6 +51,7 @@ def validate_source(src: Source, *, offline: bool = False, assume: DeviceSet | N
                     env: Mapping[str, str] | None = None) -> LoadResult:
     problems = list(src.problems)
     origins = apply_env_defaults(src, os.environ if env is None else env)
+    devices_for = lookup(assume, offline)
     if src.data is not None:
         if not isinstance(src.data, dict):
             problems.append(src.problem((), "the config must be a mapping of keys to values",
@@ -58,8 +59,14 @@ def validate_source(src: Source, *, offline: bool = False, assume: DeviceSet | N
         else:
             problems += schema_check(src)
             problems += document_checks(src)
-            problems += machine_checks(src, base_dir(src), lookup(assume, offline), offline)
+            problems += machine_checks(src, base_dir(src), devices_for, offline)
     errors = [p for p in problems if not p.warning]
     if errors:
         raise ConfigError(sorted(problems, key=lambda p: (p.warning, p.line, p.column)))
-    return LoadResult(replace(to_config(src), origins=tuple(origins)), tuple(p for p in problems if p.warning))
+    config = replace(to_config(src), origins=tuple(origins))
+    if not offline:  # last: it weighs the typed settings against the model's header and the devices' sizes
+        from ..memory.checks import memory_problems  # memory plans use the planner, which imports config
+        problems += memory_problems(src, config, devices_for, host_memory_mib())
+        if any(not p.warning for p in problems):
+            raise ConfigError(sorted(problems, key=lambda p: (p.warning, p.line, p.column)))
+    return LoadResult(config, tuple(p for p in problems if p.warning))

@@ -6,6 +6,7 @@ from dataclasses import MISSING, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..units import size_mib
 from .inherit import model_views
 from .model import (
     EMBEDDED_PREFIX,
@@ -85,7 +86,8 @@ def _model_spec(d: dict, base: Path) -> ModelSpec:
         model = lexical(base / model)
     dev = d.get("devices") or {}
     ids = dev.get("ids")
-    devices = Devices(dev.get("backend", "cpu"), tuple(ids) if isinstance(ids, list) else None)
+    devices = Devices(dev.get("backend", "cpu"), tuple(ids) if isinstance(ids, list) else None,
+                      size_mib(dev["memory"]) if dev.get("memory") is not None else None)
     par_raw = dict(d.get("parallel") or {})
     if par_raw.get("hostfile"):
         par_raw["hostfile"] = str((base / par_raw["hostfile"]).resolve())

@@ -69,6 +69,7 @@ class EngineParams:
 class Devices:
     backend: str = "cpu"
     ids: tuple[int, ...] | None = None  # None: every visible device
+    memory: int | None = None           # MiB of each device, when given (else detected)
 
 
 @dataclass(frozen=True)

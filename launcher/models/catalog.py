@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..gguf_info import GGUF_MAGIC, read_magic, summarize
+from ..gguf_info import GGUF_MAGIC, read_header, read_magic, summary_of
+from ..memory.estimate import kv_bytes_per_token
+from ..memory.shape import ModelShape
 
 
 def list_gguf(folder: str | Path) -> list[dict]:
@@ -23,9 +25,11 @@ def list_gguf(folder: str | Path) -> list[dict]:
         try:
             if read_magic(path) != GGUF_MAGIC:
                 raise ValueError("no GGUF magic")
-            info = summarize(path)
+            meta, tensors = read_header(path)
+            info, shape = summary_of(meta, tensors), ModelShape.from_header(meta, tensors)
             entry.update(architecture=info.architecture, parameters=info.parameters,
-                         quantization=info.quantization, context_length=info.context_length)
+                         quantization=info.quantization, context_length=info.context_length,
+                         weights_bytes=shape.weight_bytes, kv_bytes_per_token=kv_bytes_per_token(shape))
         except (OSError, ValueError, KeyError, OverflowError) as exc:
             entry["error"] = f"cannot read GGUF header: {exc}"
         out.append(entry)
@@ -33,11 +37,13 @@ def list_gguf(folder: str | Path) -> list[dict]:
 
 
 def format_table(entries: list[dict]) -> str:
-    rows = [("NAME", "SIZE", "ARCH", "PARAMS", "QUANT", "CTX", "PATH")]
+    rows = [("NAME", "SIZE", "ARCH", "PARAMS", "QUANT", "CTX", "WEIGHTS", "KV/TOKEN", "PATH")]
     for e in entries:
         params = e.get("parameters")
         rows.append((e["name"], f"{e['size'] / 2**20:.0f} MiB", str(e.get("architecture", "?")),
                      f"{params / 1e6:.0f}M" if params else "?", str(e.get("quantization", "?")),
-                     str(e.get("context_length", "?")), e["path"] + (f"  ({e['error']})" if "error" in e else "")))
+                     str(e.get("context_length", "?")),
+                     f"{e['weights_bytes'] / 2**20:.0f} MiB" if "weights_bytes" in e else "?",
+                     f"{e['kv_bytes_per_token'] / 1024:.1f} KiB" if "kv_bytes_per_token" in e else "?", e["path"] + (f"  ({e['error']})" if "error" in e else "")))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

@@ -6,11 +6,12 @@ free ports, cache folders, user) as arguments.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from ..binaries import Binaries, resolve_binaries
 from ..config.model import Config
-from ..devices import DeviceSet, lookup
+from ..devices import DeviceSet, host_memory_mib, lookup
 from ..net import free_ports
 from ..paths import cache_dir, models_dir
 from .model import FlagIssue, ModelPlan, MpiJob, Plan, PlanFile, ProcessSpec, RankJob
@@ -29,5 +30,10 @@ def host_here(run_name: str) -> Host:
 def plan_for_here(config: Config, assumed: DeviceSet | None = None, binaries: Binaries | None = None,
                   offline: bool = False) -> Plan:
     """The plan on this machine; `offline` plans for another one (devices as the config lists them)."""
-    return make_plan(config, lookup(assumed, offline), binaries or resolve_binaries(config), free_ports(),
+    devices = lookup(assumed, offline)
+    plan = make_plan(config, devices, binaries or resolve_binaries(config), free_ports(),
                      host_here(Path(config.file).stem))
+    from ..memory.checks import memory_plan  # reads the GGUF headers: here, not in the pure planner
+    host_mib = None if assumed or offline else host_memory_mib()  # another machine's RAM is not known
+    return replace(plan, models=tuple(replace(m, memory=memory_plan(spec, devices(spec.devices.backend), host_mib))
+                                      for m, spec in zip(plan.models, config.models)))

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..memory.plan import MemoryPlan
 
 # Every process of an mpirun job carries JOB_ENV=<marker>, so launcher finds ranks outside mpirun's group.
 JOB_ENV = "LAUNCHER_JOB"
@@ -111,6 +115,7 @@ class ModelPlan:
     notes: tuple[str, ...] = ()          # things the user should know
     flag_issues: tuple[FlagIssue, ...] = ()
     capabilities: tuple[dict, ...] = ()  # what requests may route here by (a worker's are known once it runs)
+    memory: MemoryPlan | None = None     # bytes per device, when the model's header is readable
 
     def file(self, kind: str) -> PlanFile | None:
         return next((f for f in self.files if f.kind == kind), None)

@@ -20,6 +20,7 @@ from ..devices import VISIBLE_ENV, DeviceSet
 from ..errors import PlanError
 from ..models.embedded import model_file
 from .flags import engine_flags, python_server_flags, unsupported
+from .layout import device_ids, replica_groups
 from .model import (
     JOB_ENV,
     FlagIssue,
@@ -61,12 +62,12 @@ def plan_model(spec: ModelSpec, devices: DeviceSet | None, binaries: Binaries, p
         unknown = spec.devices.backend != "cpu"
     else:
         unknown = False
-    ids = _device_ids(spec, devices)
+    ids = device_ids(spec, devices)
     mode = spec.parallel.mode
     if mode in ("single", "layer"):
         plan = _replicated(spec, [ids], devices, binaries, ports, host)
     elif mode == "replicas":
-        plan = _replicated(spec, _replica_groups(spec, ids), devices, binaries, ports, host)
+        plan = _replicated(spec, replica_groups(spec, ids), devices, binaries, ports, host)
     elif mode == "rpc":
         plan = _rpc(spec, ids, binaries, next(ports), host)
     elif mode == "ep_tp":
@@ -83,30 +84,6 @@ def plan_model(spec: ModelSpec, devices: DeviceSet | None, binaries: Binaries, p
 
 def _model_path(spec: ModelSpec, host: Host) -> str:
     return model_file(spec, Path(host.models_dir))
-
-
-def _device_ids(spec: ModelSpec, devices: DeviceSet) -> tuple[int, ...]:
-    """The devices the model's processes use: the listed ids, else every visible one (layer split, replicas,
-    ranks), but one card for mode single."""
-    if spec.devices.backend == "cpu":
-        return ()
-    ids = spec.devices.ids if spec.devices.ids is not None else devices.ids
-    if not ids:
-        raise PlanError(f"{spec.name}: no {spec.devices.backend} devices to plan for: list them in devices.ids, "
-                        f"or use --assume-devices {spec.devices.backend}:N on another machine")
-    if spec.parallel.mode == "single" and spec.devices.ids is None:
-        return tuple(ids[:1])
-    return tuple(ids)
-
-
-def _replica_groups(spec: ModelSpec, ids: tuple[int, ...]) -> list[tuple[int, ...]]:
-    reps = spec.parallel.replicas
-    if not ids:
-        return [()] * reps
-    per = spec.parallel.devices_per_replica or max(1, len(ids) // reps)
-    if per * reps > len(ids):
-        raise PlanError(f"{spec.name}: {reps} replicas x {per} devices need {per * reps} devices, have {len(ids)}")
-    return [ids[i * per:(i + 1) * per] for i in range(reps)]
 
 
 def _base_env(spec: ModelSpec, group: tuple[int, ...], threads: int | None) -> list[tuple[str, str]]:

@@ -5,6 +5,7 @@ import json
 import shlex
 
 from ..capabilities import show
+from ..memory.estimate import MiB
 from .model import Plan, ProcessSpec
 
 
@@ -15,6 +16,25 @@ def to_json(plan: Plan) -> str:
 def command_line(proc: ProcessSpec) -> str:
     env = [f"{k}={shlex.quote(v)}" for k, v in proc.env]
     return " ".join((["env"] + env if env else []) + [shlex.quote(a) for a in proc.argv])
+
+
+def memory_table(mem) -> list[str]:
+    """A MemoryPlan as comment lines: one row per device, sizes in MiB."""
+    s = mem.settings
+    head = (f"# memory (estimate): n_ctx {s.n_ctx}, {s.n_seq} slot(s){' sharing one cache' if s.unified else ''}, "
+            f"KV {s.cache_k}/{s.cache_v}, flash attention {'on' if s.flash_attn else 'off'}, n_ubatch {s.ubatch}; "
+            f"weights {mem.weights / MiB:.0f} MiB, KV {mem.kv_per_token} bytes/token")
+    rows = [("device", "layers", "weights", "KV", "compute", "other", "total", "memory", "use")]
+    for r in mem.rows:
+        rows.append((r.name, r.layer_text, *(f"{x / MiB:.0f}" for x in (r.weights, r.kv, r.compute,
+                                                                        r.output + r.repack, r.total)),
+                     f"{r.capacity / MiB:.0f}" if r.capacity else "?", f"{r.use:.0%}" if r.use else "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [head, "#   (MiB)"]
+    for row in rows:
+        lines.append("#   " + "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in
+                                         enumerate(zip(row, widths))).rstrip())
+    return lines + [f"#   note: {n}" for n in mem.notes]
 
 
 def to_shell(plan: Plan) -> str:
@@ -29,6 +49,8 @@ def to_shell(plan: Plan) -> str:
             out.append("# capabilities: " + ", ".join(show(c) for c in model.capabilities))
         for note in [i.format() for i in model.flag_issues] + list(model.notes):
             out.append(f"# note: {note}")
+        if model.memory:
+            out += memory_table(model.memory)
         for f in model.files:
             out += [f"mkdir -p {shlex.quote(f.path.rsplit('/', 1)[0])}",
                     f"cat > {shlex.quote(f.path)} <<'LAUNCHER_EOF'", f.content.rstrip("\n"), "LAUNCHER_EOF"]
