@@ -124,3 +124,12 @@ def host_memory_mib(meminfo: str = "/proc/meminfo") -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def read_device_ips(ids: tuple[int, ...]) -> tuple[tuple[int, str], ...]:
+    """Each NPU's HCCS/RoCE address from `hccn_tool -i N -ip -g` (empty without the tool)."""
+    if not shutil.which("hccn_tool"):
+        return ()
+    from .mpi.hccl import parse_hccn_ip
+    found = ((i, parse_hccn_ip(run_tool(["hccn_tool", "-i", str(i), "-ip", "-g"]))) for i in ids)
+    return tuple((i, ip) for i, ip in found if ip)

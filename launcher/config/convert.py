@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import MISSING, fields, replace
+from dataclasses import MISSING, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..mpi.hostfile import parse_hostfile
 from ..units import size_mib
 from .inherit import model_views
 from .model import (
@@ -18,6 +19,7 @@ from .model import (
     Engine,
     EngineParams,
     Gateway,
+    Hccl,
     ModelSpec,
     Parallel,
     WorkerSpec,
@@ -91,6 +93,9 @@ def _model_spec(d: dict, base: Path) -> ModelSpec:
     par_raw = dict(d.get("parallel") or {})
     if par_raw.get("hostfile"):
         par_raw["hostfile"] = str((base / par_raw["hostfile"]).resolve())
+        par_raw["hosts"] = _hosts(Path(par_raw["hostfile"]))
+    if par_raw.get("hccl") is not None:
+        par_raw["hccl"] = _hccl(par_raw["hccl"])
     eng_raw = dict(d.get("engine") or {})
     env = tuple((k, _env_str(v)) for k, v in (eng_raw.pop("env", None) or {}).items())
     defaults_raw = dict(d.get("defaults") or {})
@@ -107,6 +112,22 @@ def _model_spec(d: dict, base: Path) -> ModelSpec:
                      extra_capabilities=capabilities)
 
 
+def _hosts(path: Path) -> tuple[tuple[str, int], ...]:
+    """The hostfile's hosts and slots (empty when it is not readable here: --offline on another machine)."""
+    try:
+        hostfile = parse_hostfile(path.read_text())
+    except (OSError, UnicodeDecodeError):
+        return ()
+    return tuple((h, hostfile.slots(h)) for h in hostfile.hosts)
+
+
+def _hccl(raw: dict) -> Hccl:
+    ips = raw.get("device_ips")
+    table = tuple((str(h), tuple(a)) for h, a in ips.items()) if isinstance(ips, dict) else \
+        ((("", tuple(ips)),) if ips else ())
+    return section(Hccl, {k: v for k, v in raw.items() if k != "device_ips"}, device_ips=table)
+
+
 def _env_str(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
@@ -120,10 +141,14 @@ def section_data(section) -> dict:
     for f in fields(section):
         value = getattr(section, f.name)
         default = f.default if f.default is not MISSING else None
-        if value == default:
+        if value == default or f.name == "hosts":  # hosts: read from the hostfile, not written
             continue
         if f.name == "env":
             value = dict(value)
+        elif f.name == "device_ips":
+            value = dict(value) if any(host for host, _ in value) else list(value[0][1])
+        elif is_dataclass(value):
+            value = section_data(value)
         out[f.name] = list(value) if isinstance(value, tuple) else value
     return out
 

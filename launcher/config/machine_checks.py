@@ -14,6 +14,7 @@ from ..gguf_info import GGUF_MAGIC, read_magic, summarize
 from ..models.embedded import EMBEDDED, is_available
 from ..models.quantize import quantize_command
 from .document_checks import engine_device_count, ep_tp_device_checks
+from .hostfile_checks import hostfile_checks
 from .inherit import ModelView, get, model_views
 from .model import EMBEDDED_PREFIX
 from .problems import Problem
@@ -32,6 +33,7 @@ def machine_checks(src: Source, base_dir: Path, devices_for, offline: bool) -> l
         devices = devices_for(backend)
         if devices is not None and backend != "cpu":
             out += _device_checks(v, devices)
+        out += hostfile_checks(v, base_dir)
         if not offline:
             out += _model_source_checks(v, base_dir)
     if offline:

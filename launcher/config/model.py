@@ -73,6 +73,21 @@ class Devices:
 
 
 @dataclass(frozen=True)
+class Hccl:
+    """The Ascend fork's HCCL settings (ep_tp): the rank table's device addresses and HCCL_* variables."""
+    device_ips: tuple[tuple[str, tuple[str, ...]], ...] = ()   # (host, addresses in devices.ids order); "" = this host
+    connect_timeout: int | None = None
+    exec_timeout: int | None = None
+    if_ip: str | None = None
+    socket_ifname: str | None = None
+    buffsize: int | None = None
+
+    def ips_of(self, host: str) -> tuple[str, ...]:
+        table = dict(self.device_ips)
+        return table.get(host, table.get("", ()))
+
+
+@dataclass(frozen=True)
 class Parallel:
     mode: str = "single"
     replicas: int = 1
@@ -88,6 +103,8 @@ class Parallel:
     rpc_port: int = 50052
     mpirun: str | None = None
     mpirun_args: tuple[str, ...] = ()
+    hccl: Hccl | None = None
+    hosts: tuple[tuple[str, int], ...] = ()   # (host, slots) as the hostfile lists them, read at load
 
     @property
     def uses_mpi(self) -> bool:

@@ -73,7 +73,7 @@ def annotated(annotation: str) -> dict:
 
 
 def check(src: Source) -> list[Problem]:
-    validator = jsonschema.Draft202012Validator(schema())
+    validator = jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
     problems: list[Problem] = []
     for error in validator.iter_errors(src.data):
         problems.extend(_translate(error, src))
@@ -130,6 +130,10 @@ def _translate(error: jsonschema.ValidationError, src: Source) -> Iterator[Probl
         return
     if kind == "uniqueItems":
         yield src.problem(path, "items must not repeat", value=error.instance)
+        return
+    if kind == "format":
+        yield src.problem(path, f"is not an {error.validator_value} address" if error.validator_value.startswith("ip")
+                          else f"is not a valid {error.validator_value}", value=error.instance, hint=_desc(path))
         return
     if kind == "pattern":
         yield src.problem(path, f"does not match {error.validator_value}", value=error.instance, hint=_desc(path))

@@ -19,6 +19,8 @@ from ..config.model import Config, ModelSpec
 from ..devices import VISIBLE_ENV, DeviceSet
 from ..errors import PlanError
 from ..models.embedded import model_file
+from ..mpi.hccl import hccl_env, rank_table
+from ..mpi.hostfile import from_pairs
 from .flags import engine_flags, python_server_flags, unsupported
 from .layout import device_ids, replica_groups
 from .model import (
@@ -43,6 +45,7 @@ class Host:
     is_root: bool = False
     run_dir: str = "/tmp/launcher-run"        # where plan files are written
     models_dir: str = "/tmp/launcher-models"  # where embedded models are assembled
+    device_ips: tuple[tuple[int, str], ...] = ()  # this host's NPU addresses (hccn_tool), for HCCL rank tables
 
 
 def make_plan(config: Config, devices, binaries: Binaries, ports: Iterator[int], host: Host = Host()) -> Plan:
@@ -207,24 +210,62 @@ def _mpirun_process(spec: ModelSpec, job: MpiJob, port: int, ids: tuple[int, ...
                        f"http://{LOOPBACK}:{port}/health", None, ids, LOOPBACK)
 
 
-def _multi_host_note(spec: ModelSpec, path: str) -> tuple[str, ...]:
+def _multi_host_notes(spec: ModelSpec, paths: list[str]) -> tuple[str, ...]:
+    """Where each rank runs (Open MPI's --map-by slot over the hostfile), and what every host must have."""
     if not spec.parallel.hostfile:
         return ()
-    return (f"runs across hosts: {path}, the model and the binaries must exist at the same paths on every "
-            f"host (shared filesystem), and launcher must be installed there for `launch rank`",)
+    notes = []
+    if spec.parallel.hosts:
+        placed = from_pairs(spec.parallel.hosts).rank_hosts(spec.parallel.ranks)
+        spans = [f"{h}: {_span([r for r, x in enumerate(placed) if x == h])}" for h in dict.fromkeys(placed)]
+        notes.append("ranks by host (mpirun --map-by slot): " + "; ".join(spans))
+    notes.append("every host needs these at the same paths (a shared filesystem, or copies): "
+                 + ", ".join(dict.fromkeys(paths)))
+    return tuple(notes)
+
+
+def _span(ranks: list[int]) -> str:
+    return f"rank {ranks[0]}" if len(ranks) == 1 else f"ranks {ranks[0]}-{ranks[-1]}"
+
+
+def _hccl_servers(spec: ModelSpec, ids: tuple[int, ...], host: Host) -> list[tuple[str, list[tuple[int, str]]]]:
+    """(server address, [(device id, device address)]) per host, in rank order, for the rank table."""
+    par, hccl = spec.parallel, spec.parallel.hccl
+    per = par.devices_per_rank or 1
+    if par.hosts:
+        layout = from_pairs(par.hosts)
+        counts = [(h, len(layout.ranks_on(h, par.ranks)) * per) for h in layout.hosts]
+    elif par.hostfile:  # the hostfile is not here (--offline): the hosts device_ips names, each one full
+        counts = [(h, len(ids)) for h, _ in hccl.device_ips]
+    else:
+        counts = [("", par.ranks * per)]
+    servers = []
+    for name, count in counts:
+        ips = hccl.ips_of(name) or tuple(ip for _, ip in host.device_ips)
+        if len(ips) < count or len(ids) < count:
+            raise PlanError(f"{spec.name}: the HCCL rank table needs an address for each of {count} NPU(s) on "
+                            f"{name or 'this host'}: set parallel.hccl.device_ips (hccn_tool -i N -ip -g)")
+        server = name or hccl.if_ip or LOOPBACK
+        servers.append((server, [(ids[k], ips[k]) for k in range(count)]))
+    return servers
 
 
 def _ep_tp(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int, host: Host) -> ModelPlan:
     path = f"{host.run_dir}/{spec.name}.fork.yaml"
     # Every rank sees the job's devices and takes the one of its local rank (the fork's and MindIE's way).
     exported = _base_env(spec, ids, None)
-    program = [spec.engine.binary or binaries.mpi_server, "--config", path] + list(spec.engine.extra_args)
+    server = spec.engine.binary or binaries.mpi_server
+    program = [server, "--config", path] + list(spec.engine.extra_args)
+    files = [PlanFile("fork-config", path, fork_config(spec, port, ids, host))]
+    if spec.parallel.hccl is not None:
+        table = f"{host.run_dir}/{spec.name}.hccl.json"
+        files.append(PlanFile("rank-table", table, rank_table(_hccl_servers(spec, ids, host))))
+        exported += hccl_env(spec.parallel.hccl, table)
     job = _mpi_job(spec, binaries, port, exported, program, host)
-    return ModelPlan(spec.name, spec.aliases, "ep_tp", (_mpirun_process(spec, job, port, ids),), job,
-                     (PlanFile("fork-config", path, fork_config(spec, port, ids, host)),),
+    return ModelPlan(spec.name, spec.aliases, "ep_tp", (_mpirun_process(spec, job, port, ids),), job, tuple(files),
                      (f"http://{LOOPBACK}:{port}",), spec.params.n_parallel or 1,
                      ("rank 0 of llama-mpi-server serves HTTP; the other ranks follow its batches",)
-                     + _multi_host_note(spec, path))
+                     + _multi_host_notes(spec, [_model_path(spec, host), server] + [f.path for f in files]))
 
 
 def _rpc(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int, host: Host) -> ModelPlan:
@@ -252,7 +293,9 @@ def _rpc(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int, h
     rank_job = RankJob(spec.name, multi_host, VISIBLE_ENV.get(spec.devices.backend), ids, (rank0, *workers))
     ranks_file = f"{host.run_dir}/{spec.name}.ranks.json"
     job = _mpi_job(spec, binaries, port, [], [binaries.python, "-m", "launcher", "rank", ranks_file], host, rank_job)
-    notes = ("ggml RPC is unauthenticated: keep rpc_host on a private network",) + _multi_host_note(spec, ranks_file)
+    notes = ("ggml RPC is unauthenticated: keep rpc_host on a private network",) + _multi_host_notes(
+        spec, [_model_path(spec, host), argv0[0], binaries.rpc_server, binaries.python + " (with launcher installed)",
+               ranks_file])
     return ModelPlan(spec.name, spec.aliases, "rpc", (_mpirun_process(spec, job, port, ids),), job,
                      (PlanFile("ranks", ranks_file, rank_job.to_json()),), (f"http://{LOOPBACK}:{port}",),
                      spec.params.n_parallel or 1, notes, tuple(issues))

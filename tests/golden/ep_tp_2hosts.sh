@@ -4,7 +4,8 @@
 # model 'deepseek-v2-lite' (accepted names: deepseek-v2-lite, DeepSeek-V2-Lite-Chat-Q8_0.gguf, DeepSeek-V2-Lite-Chat-Q8_0), mode ep_tp
 # capabilities: {type=chat, model=deepseek-v2-lite}, {type=completion, model=deepseek-v2-lite}
 # note: rank 0 of llama-mpi-server serves HTTP; the other ranks follow its batches
-# note: runs across hosts: /run/launcher/deepseek-v2-lite.fork.yaml, the model and the binaries must exist at the same paths on every host (shared filesystem), and launcher must be installed there for `launch rank`
+# note: ranks by host (mpirun --map-by slot): npu-a: rank 0; npu-b: rank 1
+# note: every host needs these at the same paths (a shared filesystem, or copies): /data/models/DeepSeek-V2-Lite-Chat-Q8_0.gguf, /opt/llama-ascend/bin/llama-mpi-server, /run/launcher/deepseek-v2-lite.fork.yaml
 mkdir -p /run/launcher
 cat > /run/launcher/deepseek-v2-lite.fork.yaml <<'LAUNCHER_EOF'
 model: /data/models/DeepSeek-V2-Lite-Chat-Q8_0.gguf

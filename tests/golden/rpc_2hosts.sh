@@ -4,7 +4,8 @@
 # model 'qwen2-7b' (accepted names: qwen2-7b, Qwen2-7B-Instruct-Q8_0.gguf, Qwen2-7B-Instruct-Q8_0), mode rpc
 # capabilities: {type=chat, model=qwen2-7b}, {type=completion, model=qwen2-7b}
 # note: ggml RPC is unauthenticated: keep rpc_host on a private network
-# note: runs across hosts: /run/launcher/qwen2-7b.ranks.json, the model and the binaries must exist at the same paths on every host (shared filesystem), and launcher must be installed there for `launch rank`
+# note: ranks by host (mpirun --map-by slot): npu-a: rank 0; npu-b: rank 1
+# note: every host needs these at the same paths (a shared filesystem, or copies): /data/models/Qwen2-7B-Instruct-Q8_0.gguf, /opt/llama/bin/llama-server, /opt/llama/bin/ggml-rpc-server, /opt/venv/bin/python (with launcher installed), /run/launcher/qwen2-7b.ranks.json
 mkdir -p /run/launcher
 cat > /run/launcher/qwen2-7b.ranks.json <<'LAUNCHER_EOF'
 {
