@@ -40,6 +40,29 @@ def _log(rank: int, text: str) -> None:
     sys.stdout.flush()
 
 
+def is_local(address: str) -> bool:
+    """Whether this host owns `address` (it can bind it)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((address, 0))
+        return True
+    except OSError:
+        return False
+
+
+def own_address(job: RankJob, hostnames: list[str]) -> str:
+    """A rank's address across hosts: the hostfile host that is this one (whatever mpirun's mapping),
+    else the address on the route to rank 0's host."""
+    for host in job.hosts:
+        try:
+            address = socket.gethostbyname(host)
+        except OSError:
+            continue
+        if not address.startswith("127.") and is_local(address):
+            return address
+    return outward_address(job.hosts[0] if job.hosts else hostnames[0])
+
+
 def outward_address(peer_host: str) -> str:
     """This host's address on the route to `peer_host` (no packet is sent)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -81,7 +104,7 @@ def handshake(job: RankJob) -> Role:
         comm.Abort(2)
     local_rank = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_rank()
     hostnames = comm.allgather(socket.gethostname())
-    own = outward_address(hostnames[0]) if job.multi_host and rank else "127.0.0.1"
+    own = own_address(job, hostnames) if job.multi_host and rank else "127.0.0.1"
     hosts = comm.allgather(own)
     spec = job.ranks[rank]
     argv = [substitute(a, hosts, own) for a in spec.argv]

@@ -65,6 +65,7 @@ class RankJob:
     device_env: str | None         # ASCEND_RT_VISIBLE_DEVICES / CUDA_VISIBLE_DEVICES, or None on cpu
     device_ids: tuple[int, ...]
     ranks: tuple[ProcessSpec, ...]
+    hosts: tuple[str, ...] = ()    # the hostfile's hosts: a rank binds the one that is its own
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -75,7 +76,7 @@ class RankJob:
     def from_json(cls, text: str) -> "RankJob":
         data = json.loads(text)
         return cls(data["model"], data["multi_host"], data["device_env"], tuple(data["device_ids"]),
-                   tuple(ProcessSpec.from_dict(r) for r in data["ranks"]))
+                   tuple(ProcessSpec.from_dict(r) for r in data["ranks"]), tuple(data.get("hosts") or ()))
 
 
 @dataclass(frozen=True)

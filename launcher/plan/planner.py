@@ -290,7 +290,8 @@ def _rpc(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int, h
     group0 = (ids[0],) if ids else ()
     rank0 = ProcessSpec(f"{spec.name}.rank0", "rank", tuple(argv0), tuple(_base_env(spec, group0, None)), port,
                         f"http://{LOOPBACK}:{port}/health", 0, group0, LOOPBACK)
-    rank_job = RankJob(spec.name, multi_host, VISIBLE_ENV.get(spec.devices.backend), ids, (rank0, *workers))
+    rank_job = RankJob(spec.name, multi_host, VISIBLE_ENV.get(spec.devices.backend), ids, (rank0, *workers),
+                       tuple(h for h, _ in par.hosts))
     ranks_file = f"{host.run_dir}/{spec.name}.ranks.json"
     job = _mpi_job(spec, binaries, port, [], [binaries.python, "-m", "launcher", "rank", ranks_file], host, rank_job)
     notes = ("ggml RPC is unauthenticated: keep rpc_host on a private network",) + _multi_host_notes(

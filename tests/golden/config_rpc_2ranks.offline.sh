@@ -60,7 +60,8 @@ cat > /run/launcher/gemma3-270m-rpc.ranks.json <<'LAUNCHER_EOF'
    "devices": [],
    "host": "127.0.0.1"
   }
- ]
+ ],
+ "hosts": []
 }
 LAUNCHER_EOF
 # gemma3-270m-rpc.mpirun: health http://127.0.0.1:30001/health

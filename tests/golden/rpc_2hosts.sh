@@ -72,6 +72,10 @@ cat > /run/launcher/qwen2-7b.ranks.json <<'LAUNCHER_EOF'
    ],
    "host": "{host}"
   }
+ ],
+ "hosts": [
+  "npu-a",
+  "npu-b"
  ]
 }
 LAUNCHER_EOF
