@@ -17,7 +17,7 @@ def device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--offline", action="store_true",
                    help="skip checks that need the target machine (model file, devices, key files)")
     p.add_argument("--assume-devices", metavar="SPEC",
-                   help="plan for devices that are not here: cann:8, cuda:2, cann:0,2,4 or cpu")
+                   help="plan for devices that are not here: cann:8, cuda:2, cann:0,2,4, cann:8x64g (with each one's memory) or cpu")
 
 
 def register(sub) -> None:

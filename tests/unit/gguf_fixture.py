@@ -9,6 +9,11 @@ def write_tiny_gguf(path: Path, context_length: int = 256) -> Path:
     w = GGUFWriter(str(path), "llama")
     w.add_name("tiny")
     w.add_context_length(context_length)
+    # Two layers, 8 wide, 2 heads sharing 1 KV head: K and V rows of 4 F16 values each per layer = 32 bytes/token.
+    w.add_block_count(2)
+    w.add_embedding_length(8)
+    w.add_head_count(2)
+    w.add_head_count_kv(1)
     w.add_file_type(LlamaFileType.ALL_F32)
     w.add_tensor("token_embd.weight", np.zeros((8, 8), dtype=np.float32))
     w.write_header_to_file()

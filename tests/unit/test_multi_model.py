@@ -117,6 +117,7 @@ def test_list_models_in_the_documents_shape_with_header_facts(tmp_path, models_d
         tiny = by_name["tiny.gguf"]
         assert tiny["path"] == str(models_dir / "tiny.gguf") and tiny["size"] == (models_dir / "tiny.gguf").stat().st_size
         assert tiny["architecture"] == "llama" and tiny["context_length"] == 256 and tiny["quantization"] == "F32"
+        assert tiny["weights_bytes"] == 8 * 8 * 4 and tiny["kv_bytes_per_token"] == 2 * (4 + 4) * 2
 
 
 @pytest.mark.parametrize("bad, status", [("../secret.gguf", 400), ("/etc/passwd", 400), ("notes.txt", 400),
