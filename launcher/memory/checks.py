@@ -46,9 +46,11 @@ def memory_plan(spec: ModelSpec, devices: DeviceSet | None, host_mib: int | None
         devices = DeviceSet(spec.devices.backend)
     try:
         groups = engine_groups(spec, devices)
+        return plan_memory(spec, shape, groups, devices.memory_of, host_mib)
     except PlanError:
         return None
-    return plan_memory(spec, shape, groups, devices.memory_of, host_mib)
+    except (KeyError, ValueError, IndexError, ZeroDivisionError):  # a header this estimator does not know
+        return None
 
 
 def memory_problems(src: Source, config: Config, devices_for, host_mib: int | None) -> list[Problem]:
