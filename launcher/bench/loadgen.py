@@ -134,8 +134,10 @@ def _grpc_request(model: str, prompt: str, max_tokens: int):
 
 async def run_load(base_url: str, model: str, concurrency: int, requests: int, *, max_tokens: int = 64,
                    prompt: str = "Write a short story about a robot learning to paint.", api_key: str | None = None,
-                   progress=None, protocol: str = "openai", grpc_target: str | None = None) -> Summary:
-    """Streamed requests over `protocol`: openai (/v1/completions), kserve (REST infer_stream) or grpc
+                   progress=None, protocol: str = "openai", grpc_target: str | None = None,
+                   keepalive: bool = False) -> Summary:
+    """Streamed requests over `protocol`: openai (/v1/completions), chat (/v1/chat/completions), kserve (REST
+    infer_stream) or grpc
     (ModelStreamInfer at `grpc_target`)."""
     headers = {"content-type": "application/json"}
     if api_key:
@@ -143,6 +145,11 @@ async def run_load(base_url: str, model: str, concurrency: int, requests: int, *
     if protocol == "kserve":
         url = f"{base_url.rstrip('/')}/v2/models/{model}/infer_stream"
         body, is_error = json.dumps(_kserve_body(prompt, max_tokens)).encode(), _kserve_error
+    elif protocol == "chat":
+        url = base_url.rstrip("/") + "/v1/chat/completions"
+        body = json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
+                           "temperature": 0, "stream": True, "ignore_eos": True}).encode()
+        is_error = _openai_error
     else:
         url = base_url.rstrip("/") + "/v1/completions"
         body = json.dumps({"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0,
@@ -155,7 +162,8 @@ async def run_load(base_url: str, model: str, concurrency: int, requests: int, *
     for _ in range(requests):
         queue.put_nowait(None)
     results: list[Result] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=0)
+    # keepalive: connections reused, as the openai SDK's pool does; else a new connection per request
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency if keepalive else 0)
     async with httpx.AsyncClient(timeout=httpx.Timeout(600, connect=10), limits=limits) as client:
         async def worker():
             while not queue.empty():

@@ -34,12 +34,19 @@ DEFAULT_LAYOUT = "n_ctx: 8192\nn_parallel: 4"
 
 
 @contextlib.contextmanager
-def gemma_launched(extra: str, tmp: Path):
-    """`launch` serving Gemma (plus `extra` YAML) in a subprocess; yields (gateway URL, engine URL)."""
+def gemma_run(extra: str, tmp: Path):
+    """`launch` serving Gemma (plus `extra` YAML) in a subprocess; yields the Launched run."""
     port = next(free_ports())
     cfg = tmp / f"bench-{port}.yaml"
     cfg.write_text(GEMMA.format(port=port, extra=extra))
     with launched(["--config", str(cfg)], f"http://127.0.0.1:{port}", tmp / f"launch-{port}.log") as run:
+        yield run
+
+
+@contextlib.contextmanager
+def gemma_launched(extra: str, tmp: Path):
+    """As gemma_run; yields (gateway URL, engine URL)."""
+    with gemma_run(extra, tmp) as run:
         yield run.url, run.models()["engines"][0]["url"]
 
 

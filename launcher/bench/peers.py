@@ -52,6 +52,13 @@ def litellm_binary(peers_dir: Path = PEERS_DIR) -> Path:
 @contextlib.contextmanager
 def litellm_proxy(engine_url: str, model: str, tmp: Path) -> Iterator[str]:
     """LiteLLM's proxy (default settings, one worker, loopback) in front of `engine_url`; yields its URL."""
+    with litellm_process(engine_url, model, tmp) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def litellm_process(engine_url: str, model: str, tmp: Path) -> Iterator[tuple[str, int]]:
+    """As litellm_proxy; yields (URL, the proxy's pid)."""
     port = next(free_ports())
     cfg = tmp / f"litellm-{port}.yaml"
     cfg.write_text(LITELLM_CONFIG.format(model=model, api_base=engine_url.rstrip("/") + "/v1"))
@@ -70,7 +77,7 @@ def litellm_proxy(engine_url: str, model: str, tmp: Path) -> Iterator[str]:
     try:
         if not wait_for(up, 180, 0.5):
             raise StartError(f"LiteLLM's proxy did not answer within 180 s:\n{log.read_text()[-3000:]}")
-        yield url
+        yield url, proc.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)

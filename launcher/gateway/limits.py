@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..errors import APIError, PayloadTooLarge
+from .direct import attach
 from .envelopes import error_response
 
 
@@ -77,6 +78,8 @@ class GuardedHttp(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         super().on_headers_complete()
+        if self.cycle is not None and self.cycle.scope is self.scope:  # the streaming fast path (direct.py)
+            attach(self.scope, self.cycle)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()

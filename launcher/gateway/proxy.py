@@ -19,9 +19,11 @@ from starlette.types import Receive, Scope, Send
 
 from ..errors import APIError, BadRequest, EngineUnavailable, NotFound, UpstreamError
 from ..supervise.runner import ModelRunner, Upstream
+from .direct import DirectBody, direct_body
 from .envelopes import normalize_upstream_error, sse_error
 from .metrics import Metrics
 from .slots import SlotQueue
+from .upstream import open_stream
 
 log = logging.getLogger("launcher.gateway")
 RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
@@ -76,9 +78,14 @@ class Forwarder:
             up = await self.slots.acquire(runner, exclude=tried, first=bool(tried))
             fresh = Fresh()
             try:
-                req = self.client.build_request("POST", up.url + path, content=body, extensions={"trace": fresh},
-                                                headers=headers)
-                resp = await self.client.send(req, stream=True)
+                if streamed:  # a new connection every time (see above), read by the lean client
+                    fresh.connected = True
+                    timeout = self.client.timeout
+                    resp = await open_stream(up.url + path, body, headers, timeout.connect or 5.0, timeout.read or 600.0)
+                else:
+                    req = self.client.build_request("POST", up.url + path, content=body, extensions={"trace": fresh},
+                                                    headers=headers)
+                    resp = await self.client.send(req, stream=True)
                 up.served += 1
                 return up, resp
             except RETRYABLE as exc:
@@ -269,42 +276,63 @@ class SSEPassthrough(_SSEResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await until_done_or_disconnected(self._pump(send), receive)
+            await until_done_or_disconnected(self._pump(send, direct_body(scope)), receive)
         finally:
             await self.resp.aclose()  # closing the connection makes llama-server free the slot
             self.release()
             self.done()
 
-    async def _pump(self, send: Send) -> None:
+    async def _pump(self, send: Send, direct: DirectBody | None = None) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        tokens, ttft = await pipe_sse(self.resp, send, self.metrics, self.model, self.started)
+        tokens, ttft = await pipe_sse(self.resp, send, self.metrics, self.model, self.started, direct)
         if self.dispatch is not None:
             self.dispatch.tokens_out, self.dispatch.ttft = tokens, ttft
 
 
+class _Tally:
+    """What the stream carried: SSE events, the last bytes (to see [DONE]), the time to the first byte."""
+    __slots__ = ("events", "tail", "ttft", "observe")
+
+    def __init__(self, observe: Callable[[float], None]):
+        self.events, self.tail, self.ttft, self.observe = 0, b"", None, observe
+
+    def add(self, chunk: bytes, started: float) -> None:
+        if self.ttft is None:
+            self.ttft = time.perf_counter() - started
+            self.observe(self.ttft)
+        self.events += chunk.count(b"data: ")
+        self.tail = (self.tail + chunk)[-32:]
+
+
 async def pipe_sse(resp: httpx.Response, send: Send, metrics: Metrics, model: str,
-                   started: float) -> tuple[int, float | None]:
+                   started: float, direct: DirectBody | None = None) -> tuple[int, float | None]:
     """Pass SSE bytes through; end with an error event if the engine fails or stops before [DONE].
-    Returns (tokens sent, seconds to the first byte)."""
-    tail, events, first, ended, ttft = b"", 0, True, False, None
+    Returns (tokens sent, seconds to the first byte).
+
+    The fast path (measured: a third of the gateway's CPU per streamed token): with the lean upstream
+    client and a direct body writer, each chunk goes from the engine's socket callback to the client's
+    socket with no task switch and no ASGI layer; start and end still go through `send`."""
+    tally, ended = _Tally(metrics.ttft.labels(model).observe), False
     try:
-        async for chunk in resp.aiter_raw():
-            if first:
-                ttft = time.perf_counter() - started
-                metrics.ttft.labels(model).observe(ttft)
-                first = False
-            events += chunk.count(b"data: ")
-            tail = (tail + chunk)[-32:]
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        ended = DONE in tail
+        if direct is not None and direct.usable and hasattr(resp, "relay"):
+            def sink(chunk: bytes):
+                tally.add(chunk, started)
+                direct.write(chunk)
+                return direct.drain() if direct.paused else None
+            await resp.relay(sink)
+        else:
+            async for chunk in resp.aiter_raw():
+                tally.add(chunk, started)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        ended = DONE in tally.tail
         final = b"" if ended else sse_error("the engine's stream ended before [DONE] (truncated)", "stream_truncated")
     except RETRYABLE + (httpx.ReadTimeout,) as exc:
         final = sse_error(f"the engine failed mid-stream ({type(exc).__name__})", "upstream_error")
     # A stream that ended well closes with the finish chunk (no token) and [DONE].
-    tokens = max(events - (2 if ended else 0), 0)
+    tokens = max(tally.events - (2 if ended else 0), 0)
     metrics.tokens.labels(model).inc(tokens)
     await send({"type": "http.response.body", "body": final, "more_body": False})
-    return tokens, ttft
+    return tokens, tally.ttft
 
 
 class EventStream(_SSEResponse):
