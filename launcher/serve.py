@@ -6,6 +6,7 @@ gateway.drain_timeout), stop the engines, exit 0. Twice: stop now (engines are S
 from __future__ import annotations
 
 import asyncio
+import gc
 import atexit
 import logging
 import signal
@@ -133,6 +134,9 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
 
     async def on_start() -> None:
         spawn(start_all())
+        # Everything loaded so far (FastAPI, pydantic, the routes) lives as long as launcher: out of the
+        # collector's sight, so its collections scan only what requests allocate (measured: `bench cost`).
+        gc.freeze()
         loop = asyncio.get_running_loop()
         if reloader is None:
             loop.add_signal_handler(signal.SIGHUP, lambda: log.warning(

@@ -24,6 +24,8 @@ from .children import die_with_parent
 from .proctree import kill_marked
 from .states import ProcessState
 
+FOLLOW_EVERY = 0.5  # seconds between reads of a child's log: how late its lines reach the hub and the console
+
 
 class Process(Protocol):
     """What the runner needs of a process it owns."""
@@ -64,7 +66,8 @@ class ManagedProcess:
         self.tail: deque[str] = deque(maxlen=40)
         self.started_at: float | None = None
         self.health: dict | None = None   # the last healthy answer's JSON (a worker lists its capabilities)
-        self._pump: asyncio.Task | None = None
+        self._pump: asyncio.Task | None = None     # follows the log file (_follow)
+        self._follower: _LogFollower | None = None
         self.on_line: Callable[[str, str], None] | None = None  # (process name, line): the deployment's LogHub
 
     @property
@@ -82,35 +85,38 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.state = ProcessState.STARTING
         self.tail.clear()
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                *self.spec.argv, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
-        except OSError as exc:
-            self.state = ProcessState.FAILED
-            raise StartError(f"[{self.spec.name}] cannot start {self.spec.argv[0]}: {exc.strerror}") from exc
+        # The child writes its output straight into its log file; launcher reads the new lines from there every
+        # FOLLOW_EVERY seconds. An engine logs several lines per request: read as they came, each cost the
+        # gateway a wake-up, a read and a write on the request path (`launch bench cost`).
+        with open(self.log_path, "ab") as log:
+            log.write(f"--- start: {' '.join(self.spec.argv)}\n".encode())
+            log.flush()
+            self._follower = _LogFollower(self.log_path, log.tell(), self._line)
+            try:
+                self.proc = await asyncio.create_subprocess_exec(
+                    *self.spec.argv, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log,
+                    stderr=asyncio.subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
+            except OSError as exc:
+                self.state = ProcessState.FAILED
+                self._follower.close()
+                raise StartError(f"[{self.spec.name}] cannot start {self.spec.argv[0]}: {exc.strerror}") from exc
         self.started_at = time.time()
-        self._pump = asyncio.create_task(self._pump_output())
+        self._pump = asyncio.create_task(self._follow())
 
-    async def _pump_output(self) -> None:
-        """The child's output into its log file, the crash tail and the log hub. Read in blocks, written
-        unbuffered: an engine logs several lines per request, and line-by-line reads with a flush each
-        cost the gateway measurable CPU per request (`launch bench cost`)."""
-        assert self.proc and self.proc.stdout
-        stdout, partial = self.proc.stdout, b""
-        with open(self.log_path, "ab", buffering=0) as log:
-            log.write(f"--- start pid {self.proc.pid}: {' '.join(self.spec.argv)}\n".encode())
-            while True:
-                block = await stdout.read(1 << 16)
-                if not block:
-                    break
-                log.write(block)
-                *lines, partial = (partial + block).split(b"\n")
-                for line in lines:
-                    self._line(line)
-            if partial:
-                log.write(b"\n")
-                self._line(partial)
+    async def _follow(self) -> None:
+        """New lines of the child's log into the crash tail and the log hub, until it exits (then the rest)."""
+        assert self.proc and self._follower
+        try:
+            while self.proc.returncode is None:
+                await asyncio.sleep(FOLLOW_EVERY)
+                self._follower.read()
+        finally:
+            self._follower.read(final=True)
+            self._follower.close()
+
+    def _catch_up(self) -> None:
+        if self._follower is not None:
+            self._follower.read()
 
     def _line(self, raw: bytes) -> None:
         text = raw.decode(errors="replace").rstrip()
@@ -131,12 +137,14 @@ class ManagedProcess:
                     raise StartError(f"[{self.spec.name}] exited with {self.exit_reason()} while starting; "
                                      f"last lines:\n" + "\n".join(self.tail) + f"\nfull log: {self.log_path}")
                 if self.spec.health_url is None:
+                    self._catch_up()
                     self.state = ProcessState.READY
                     return
                 with contextlib.suppress(httpx.HTTPError):
                     resp = await client.get(self.spec.health_url, timeout=2.0)
                     if resp.status_code == 200:
                         self.health = _json_or_none(resp)
+                        self._catch_up()  # the start-up lines are in the hub by the time it serves
                         self.state = ProcessState.READY
                         return
                 await asyncio.sleep(0.2)
@@ -159,9 +167,11 @@ class ManagedProcess:
         return code
 
     async def _drain_pump(self) -> None:
-        if self._pump:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self._pump), 2)
+        """The last lines of an exited child (its follower reads them at once rather than at its next tick)."""
+        if self._pump and not self._pump.done():
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._pump
 
     async def stop(self, grace: float = 10.0) -> None:
         """SIGTERM to the process group, wait `grace`, then SIGKILL to the group."""
@@ -190,6 +200,30 @@ class ManagedProcess:
         if self.proc and self.proc.returncode is None:
             _signal_group(self.proc.pid, signal.SIGKILL)
         self._sweep()
+
+
+class _LogFollower:
+    """Reads what a child appended to its log file since the last read, line by line."""
+
+    def __init__(self, path: Path, offset: int, on_line: Callable[[bytes], None]):
+        self.fh = open(path, "rb")
+        self.fh.seek(offset)
+        self.partial, self.on_line = b"", on_line
+
+    def read(self, final: bool = False) -> None:
+        if self.fh.closed:
+            return
+        block = self.fh.read()
+        if block:
+            *lines, self.partial = (self.partial + block).split(b"\n")
+            for line in lines:
+                self.on_line(line)
+        if final and self.partial:
+            self.on_line(self.partial)
+            self.partial = b""
+
+    def close(self) -> None:
+        self.fh.close()
 
 
 def _json_or_none(resp: httpx.Response) -> dict | None:
