@@ -6,8 +6,8 @@ gateway.drain_timeout), stop the engines, exit 0. Twice: stop now (engines are S
 from __future__ import annotations
 
 import asyncio
-import gc
 import atexit
+import gc
 import logging
 import signal
 import sys

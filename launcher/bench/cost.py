@@ -85,7 +85,8 @@ def measure_front(read_cpu, load) -> dict:
 def run(args) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="launcher-bench-"))
     grpc_port = next(free_ports())
-    extra = f"{DEFAULT_LAYOUT}\ngateway: {{grpc_port: {grpc_port}}}\n" + (fake_engine_extra(tmp) if args.fake else "")
+    extra = f"{DEFAULT_LAYOUT}\ngateway: {{grpc_port: {grpc_port}}}\n" + (
+        fake_engine_extra(tmp, args.delay, slots=4) if args.fake else "")
     n, c, tokens = args.requests, args.concurrency, args.max_tokens
     keepalive = not args.new_connections
     with gemma_run(extra, tmp) as run_:
@@ -113,7 +114,8 @@ def run(args) -> int:
                 for name in names[r % len(names):] + names[:r % len(names)]:
                     read, load = fronts[name]
                     rows[name].append(measure_front(read, lambda: load(c, n)))
-    report = {"engine": "fast fake engine" if args.fake else "llama-server (Gemma 3 270M, CPU)",
+    report = {"engine": (f"fake engine, {args.delay * 1000:g} ms between chunks" if args.delay else "fast fake engine")
+              if args.fake else "llama-server (Gemma 3 270M, CPU)",
               "requests": n, "concurrency": c, "max_tokens": tokens, "rounds": args.rounds, "cpus": os.cpu_count(),
               "connections": "kept alive" if keepalive else "new per request",
               "results": {name: _median(v) for name, v in rows.items()}}
@@ -141,7 +143,9 @@ def _print(report: dict) -> None:
 
 def register(sub) -> None:
     p = sub.add_parser("cost", help="CPU of the front process per request and per streamed token (vs LiteLLM)")
-    p.add_argument("--fake", action="store_true", help="the fast fake engine instead of Gemma")
+    p.add_argument("--fake", action="store_true", help="the fake engine instead of Gemma")
+    p.add_argument("--delay", type=float, default=0.0,
+                   help="with --fake: seconds between its chunks (0.002 paces it like an engine on its own device)")
     p.add_argument("--peer", choices=["litellm"], help="also LiteLLM's proxy in front of the same engine")
     p.add_argument("--requests", type=int, default=32)
     p.add_argument("--concurrency", type=int, default=4)

@@ -50,11 +50,13 @@ def gemma_launched(extra: str, tmp: Path):
         yield run.url, run.models()["engines"][0]["url"]
 
 
-def fake_engine_extra(tmp: Path) -> str:
+def fake_engine_extra(tmp: Path, delay: float = 0.0, slots: int = 0) -> str:
+    """engine: YAML for the fake engine; `delay` seconds between chunks (0: as fast as it can)."""
     wrapper = tmp / "fast-engine"
     wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m launcher.bench.fake_engine \"$@\"\n")
     wrapper.chmod(0o755)
-    return f"engine: {{binary: {wrapper}}}"
+    args = (["--delay", str(delay)] if delay else []) + (["--slots", str(slots)] if slots else [])
+    return f"engine: {{binary: {wrapper}" + (f", extra_args: {json.dumps(args)}}}" if args else "}")
 
 
 Load = Callable[[int, int, int], Awaitable[Summary]]  # (concurrency, requests, max_tokens) -> a measurement

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from ..bench import chaos, cost, llama_cli, memory_accuracy, middleware, overhead, serve_bench, workers
+from ..bench import ceiling, chaos, cost, llama_cli, memory_accuracy, middleware, overhead, serve_bench, workers
 from ..binaries import help_text
 from ..build import all_builds, ensure_build, make_request, request_for
 from ..build.recipe import LLAMA_QUANTIZE
@@ -91,6 +91,7 @@ def register(sub) -> None:
     chaos.register(bench)
     memory_accuracy.register(bench)
     cost.register(bench)
+    ceiling.register(bench)
 
     m = sub.add_parser("models", help="list GGUF files with what their headers say")
     m.add_argument("dir", nargs="?", help="folder (default: the config's models_dir, else .)")

@@ -48,15 +48,17 @@ class StreamResponse:
         the answer ends; raises the stream's error. A sink that returns an awaitable (the client is slow)
         stops the reading until it is done."""
         p = self._p
-        if p.chunks:  # read before the relay began
-            backlog = b"".join(p.chunks)
-            p.chunks.clear()
-            pending = sink(backlog)
-            if pending is not None:
-                await pending
-            if p.paused:
-                p.resume()
-        p.sink = sink
+        p.sink = sink   # from now on the socket callback hands data to the sink; what came before goes first
+        backlog = b"".join(p.chunks)
+        p.chunks.clear()
+        pending = sink(backlog) if backlog else None
+        if pending is not None:
+            if not p.paused and p.transport is not None:
+                p.paused = True
+                p.transport.pause_reading()
+            await pending
+        if p.paused:
+            p.resume()
         while p.error is None and not p.complete:
             await p.wait()
         if p.error is not None:

@@ -234,3 +234,25 @@ def test_streams_handed_a_freed_slot_never_meet_a_stale_connection(tmp_path):
         statuses = asyncio.run(load())
         assert statuses == [200] * 48
         assert gw.stats()["dropped"] == 0  # no request was sent on a connection the engine was closing
+
+
+def test_a_long_stream_to_a_slow_reader_takes_the_fast_path_and_loses_nothing(tmp_path, monkeypatch):
+    """The fast path (upstream socket callback -> client socket) under back-pressure: a client that reads
+    slowly at first gets every event, in order, and the engine is not read faster than the client reads."""
+    from launcher.gateway import direct
+    writes, drains = [], []
+    original, original_drain = direct.DirectBody.write, direct.DirectBody.drain
+    monkeypatch.setattr(direct.DirectBody, "write", lambda self, data: (writes.append(len(data)), original(self, data)))
+    monkeypatch.setattr(direct.DirectBody, "drain", lambda self: (drains.append(1), original_drain(self))[1])
+    with gateway(tmp_path, ["--tokens", "100000"]) as gw:
+        with httpx.stream("POST", gw.url + "/v1/chat/completions", json=CHAT | {"stream": True}, timeout=60) as r:
+            lines = []
+            for i, line in enumerate(r.iter_lines()):
+                if i == 5:
+                    threading.Event().wait(2.0)   # stalls: the socket buffers fill, the relay must wait
+                if line.startswith("data: "):
+                    lines.append(line[6:])
+    contents = [json.loads(e)["choices"][0]["delta"].get("content") for e in lines[:-2]]
+    assert contents == [f"t{i} " for i in range(100000)] and lines[-1] == "[DONE]"
+    assert sum(writes) > 100000 * 20  # the events went through the direct writer,
+    assert drains                     # which waited for the client at least once
