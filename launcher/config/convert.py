@@ -52,6 +52,18 @@ def section(cls, raw: Any, **override):
     return cls(**kwargs)
 
 
+def top_level_gateway(d: dict) -> dict:
+    """The gateway address given by the Llama Switch names at the top level (`hostname`, `port`): they win
+    over `gateway.host` / `gateway.port`."""
+    return {k: v for k, v in (("host", d.get("hostname")), ("port", d.get("port"))) if v is not None}
+
+
+def gateway_port(d: dict) -> int:
+    """The gateway's port as a raw config gives it, default included."""
+    port = top_level_gateway(d).get("port", (d.get("gateway") or {}).get("port"))
+    return port if isinstance(port, int) else Gateway.port
+
+
 def to_config(src: Source) -> Config:
     d: dict = src.data
     base = base_dir(src)
@@ -59,8 +71,7 @@ def to_config(src: Source) -> Config:
     gw_raw = dict(d.get("gateway") or {})
     if gw_raw.get("api_key_file"):
         gw_raw["api_key_file"] = str((base / gw_raw["api_key_file"]).resolve())
-    gateway = section(Gateway, gw_raw, **{k: v for k, v in (("host", d.get("hostname")), ("port", d.get("port")))
-                                          if v is not None})
+    gateway = section(Gateway, gw_raw, **top_level_gateway(d))
     models_dir = lexical(base / d["models_dir"]) if d.get("models_dir") else None
     workers = tuple(_worker_spec(w, base) for w in d.get("workers") or ())
     return Config(file=src.file, models=specs, gateway=gateway, build=section(Build, d.get("build")),

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..mpi.hostfile import Hostfile, is_ip, parse_hostfile
+from .convert import gateway_port
 from .inherit import ModelView
+from .model import Gateway
 from .problems import Problem
 
 HF = ("parallel", "hostfile")
@@ -63,8 +65,8 @@ def _port_checks(v: ModelView, ranks: int, mode: str) -> list[Problem]:
     if last > 65535:
         out.append(v.problem(("parallel", "rpc_port"), f"ranks 1-{ranks - 1} listen on ports {port}-{last}, past "
                              "65535", value=port))
-    gateway = v.src.data.get("gateway", {}).get("port", 8080) if isinstance(v.src.data, dict) else 8080
-    if isinstance(gateway, int) and port <= gateway <= last:
+    gateway = gateway_port(v.src.data) if isinstance(v.src.data, dict) else Gateway.port
+    if port <= gateway <= last:
         out.append(v.problem(("parallel", "rpc_port"), f"the gateway's port {gateway} is among the RPC ports "
                              f"{port}-{last} (a rank on the gateway's host would take it)", value=port))
     return out

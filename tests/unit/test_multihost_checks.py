@@ -58,6 +58,9 @@ def test_rpc_ports_past_65535_and_the_gateway_port(tmp_path):
             "parallel: {mode: rpc, ranks: 3, hostfile: hosts, rpc_port: 50052}\n")
     assert any("gateway's port 50053 is among the RPC ports 50052-50053" in p
                for p in problems(tmp_path, text, "a slots=3\n"))
+    top_level = text.replace("gateway: {port: 50053}", "port: 50053")   # the Llama Switch name for it
+    assert any("gateway's port 50053 is among the RPC ports 50052-50053" in p
+               for p in problems(tmp_path, top_level, "a slots=3\n"))
 
 
 def test_hccl_is_for_ep_tp_on_cann_only(tmp_path):
