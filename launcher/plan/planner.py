@@ -241,7 +241,9 @@ def _hccl_servers(spec: ModelSpec, ids: tuple[int, ...], host: Host) -> list[tup
         counts = [("", par.ranks * per)]
     servers = []
     for name, count in counts:
-        ips = hccl.ips_of(name) or tuple(ip for _, ip in host.device_ips)
+        # Read with hccn_tool on this host: by device id (the host read every HCCL model's devices at once).
+        read = dict(host.device_ips)
+        ips = hccl.ips_of(name) or tuple(read[i] for i in ids[:count] if i in read)
         if len(ips) < count or len(ids) < count:
             raise PlanError(f"{spec.name}: the HCCL rank table needs an address for each of {count} NPU(s) on "
                             f"{name or 'this host'}: set parallel.hccl.device_ips (hccn_tool -i N -ip -g)")

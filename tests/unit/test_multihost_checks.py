@@ -118,3 +118,14 @@ def test_rank_table_needs_addresses_from_config_or_hccn_tool():
     table = json.loads(plan.models[0].file("rank-table").content)
     assert [d["device_ip"] for d in table["server_list"][0]["device"]][-1] == "192.168.1.4"
     assert ("RANK_TABLE_FILE", plan.models[0].file("rank-table").path) in plan.models[0].job.exported
+
+
+def test_addresses_read_on_this_host_go_to_their_own_devices():
+    text = EP.replace("[0, 1, 2, 3]", "[2, 3]") + \
+        "parallel: {mode: ep_tp, ranks: 2, tp_size: 2, ep_size: 2, hccl: {connect_timeout: 600}}\n"
+    cfg = load_source(text, "x.yaml", offline=True).config
+    # read for every HCCL model of the config: devices 0-3, of which this model has 2 and 3
+    read = Host(device_ips=tuple((i, f"192.168.1.{i + 10}") for i in range(4)))
+    table = json.loads(make_plan(cfg, None, BINARIES, itertools.count(30001), read).models[0].file("rank-table").content)
+    assert [(d["device_id"], d["device_ip"]) for d in table["server_list"][0]["device"]] == \
+        [("2", "192.168.1.12"), ("3", "192.168.1.13")]
