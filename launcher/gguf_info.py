@@ -7,10 +7,13 @@ the header sequentially and seeks past array contents. Types and enums come from
 from __future__ import annotations
 
 import math
+import os
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from types import MappingProxyType
+from typing import BinaryIO, Mapping, NamedTuple, Sequence
 
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType, LlamaFileType
 
@@ -115,11 +118,24 @@ def read_header(path: str | Path) -> tuple[dict, list[Tensor]]:
     return meta, tensors
 
 
+def header_of(path: str | Path) -> tuple[Mapping, tuple[Tensor, ...]]:
+    """read_header, kept while the file is unchanged: validation, the plan and the memory plan all ask for
+    the same header, and a big model's tokenizer makes each read take a while."""
+    st = os.stat(path)
+    return _cached_header(os.path.realpath(path), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=16)
+def _cached_header(path: str, mtime_ns: int, size: int) -> tuple[Mapping, tuple[Tensor, ...]]:
+    meta, tensors = read_header(path)
+    return MappingProxyType(meta), tuple(tensors)
+
+
 def summarize(path: str | Path) -> GGUFSummary:
-    return summary_of(*read_header(path))
+    return summary_of(*header_of(path))
 
 
-def summary_of(meta: dict, tensors: list[Tensor]) -> GGUFSummary:
+def summary_of(meta: Mapping, tensors: Sequence[Tensor]) -> GGUFSummary:
     arch = meta.get("general.architecture")
     ftype = meta.get("general.file_type")
     try:

@@ -3,9 +3,6 @@ device, the shortfall and the fixes; above 90% a warning. Needs the model file's
 devices' sizes (detected, `--assume-devices cann:8x64g`, or `devices.memory`): without them, no check."""
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
-
 from ..config.inherit import model_views
 from ..config.model import Config, ModelSpec
 from ..config.problems import Problem
@@ -22,16 +19,10 @@ from .plan import MemoryPlan, plan_memory
 from .shape import ModelShape
 
 
-@lru_cache(maxsize=32)
-def _shape_at(path: str, mtime: float) -> ModelShape:
-    return ModelShape.from_file(path)
-
-
 def shape_of(spec: ModelSpec) -> ModelShape | None:
     """The model's header, when its file is here and readable (embedded: once assembled)."""
-    path = Path(model_file(spec, models_dir()))
     try:
-        return _shape_at(str(path), path.stat().st_mtime)
+        return ModelShape.from_file(model_file(spec, models_dir()))
     except (OSError, ValueError, KeyError):
         return None
 
@@ -63,9 +54,10 @@ def memory_problems(src: Source, config: Config, devices_for, host_mib: int | No
         plan = memory_plan(spec, devices, host_mib, shape)
         if plan is None:
             continue
-        for row in plan.over():
-            groups = engine_groups(spec, devices)
-            found = fixes(spec, shape, groups, devices.memory_of, devices.ids, host_mib)
+        over = plan.over()
+        found = fixes(spec, shape, engine_groups(spec, devices), devices.memory_of, devices.ids, host_mib) \
+            if over else []
+        for row in over:
             hint = ("fixes, each enough alone: " + "; ".join(found)) if found else \
                 "no single change is enough: fewer n_ctx, more devices and a smaller quant together"
             out.append(view.problem(("devices",), f"model {spec.name!r} will not fit: {shortfall(row)}",

@@ -1,17 +1,18 @@
 """What memory planning needs from a GGUF header: the layer stack, the attention shapes (GQA, MLA,
 sliding windows), experts, and the bytes of every tensor by where llama.cpp puts it.
 
-Pure: `ModelShape.from_header(meta, tensors)` takes what `gguf_info.read_header` returned.
+Pure: `ModelShape.from_header(meta, tensors)` takes what `gguf_info.header_of` returns.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Mapping, Sequence
 
 from gguf import GGMLQuantizationType
 
-from ..gguf_info import Tensor, read_header
+from ..gguf_info import Tensor, header_of
 
 # Architectures whose sliding-window layers llama.cpp lays out by a fixed pattern when the file does not
 # say (models/*.cpp: load_swa_pattern(ml, N[, dense_first])): every Nth layer is global.
@@ -70,10 +71,10 @@ class ModelShape:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "ModelShape":
-        return cls.from_header(*read_header(path))
+        return cls.from_header(*header_of(path))
 
     @classmethod
-    def from_header(cls, meta: dict, tensors: list[Tensor]) -> "ModelShape":
+    def from_header(cls, meta: Mapping, tensors: Sequence[Tensor]) -> "ModelShape":
         arch = meta.get("general.architecture") or "llama"
 
         def key(name: str, default=0):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..gguf_info import GGUF_MAGIC, read_header, read_magic, summary_of
+from ..gguf_info import GGUF_MAGIC, header_of, read_magic, summary_of
 from ..memory.estimate import kv_bytes_per_token
 from ..memory.shape import ModelShape
 
@@ -25,7 +25,7 @@ def list_gguf(folder: str | Path) -> list[dict]:
         try:
             if read_magic(path) != GGUF_MAGIC:
                 raise ValueError("no GGUF magic")
-            meta, tensors = read_header(path)
+            meta, tensors = header_of(path)
             info, shape = summary_of(meta, tensors), ModelShape.from_header(meta, tensors)
             entry.update(architecture=info.architecture, parameters=info.parameters,
                          quantization=info.quantization, context_length=info.context_length,
