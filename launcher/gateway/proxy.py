@@ -23,7 +23,7 @@ from .direct import DirectBody, direct_body
 from .envelopes import normalize_upstream_error, sse_error
 from .metrics import Metrics
 from .slots import SlotQueue
-from .upstream import open_stream
+from .upstream import StreamResponse, open_stream
 
 log = logging.getLogger("launcher.gateway")
 RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
@@ -58,7 +58,7 @@ class Forwarder:
         self.client, self.metrics, self.slots = client, metrics, slots
 
     async def open(self, runner: ModelRunner, path: str, body: bytes, headers: dict | None = None,
-                   replayable: bool = True, streamed: bool = False) -> tuple[Upstream, httpx.Response]:
+                   replayable: bool = True, streamed: bool = False) -> tuple[Upstream, httpx.Response | StreamResponse]:
         """Take a slot (slots.py: FIFO, 429 beyond max_queue) and send; on a failure before any answer, retry
         once (on another replica if there is one) when that is safe, by Go's net/http rule: always if no
         connection was made; if the request was written, only when it is `replayable` (generation is; a
@@ -191,7 +191,7 @@ class EngineStreamError(UpstreamError):
     code = "upstream_error"
 
 
-async def _decoded_events(resp: httpx.Response, metrics: Metrics, model: str):
+async def _decoded_events(resp: StreamResponse, metrics: Metrics, model: str):
     done = False
     try:
         async for line in resp.aiter_lines():
@@ -268,7 +268,7 @@ class _SSEResponse(Response):
 class SSEPassthrough(_SSEResponse):
     """Streams upstream SSE bytes as they come; races the client's disconnect against the upstream."""
 
-    def __init__(self, release: Callable[[], None], resp: httpx.Response, metrics: Metrics, model: str):
+    def __init__(self, release: Callable[[], None], resp: StreamResponse, metrics: Metrics, model: str):
         super().__init__()
         self.release, self.resp, self.metrics, self.model = release, resp, metrics, model
         self.done = lambda: None  # the route's bookkeeping, ended with the stream
@@ -304,7 +304,7 @@ class _Tally:
         self.tail = (self.tail + chunk)[-32:]
 
 
-async def pipe_sse(resp: httpx.Response, send: Send, metrics: Metrics, model: str,
+async def pipe_sse(resp: StreamResponse, send: Send, metrics: Metrics, model: str,
                    started: float, direct: DirectBody | None = None) -> tuple[int, float | None]:
     """Pass SSE bytes through; end with an error event if the engine fails or stops before [DONE].
     Returns (tokens sent, seconds to the first byte).
@@ -314,7 +314,7 @@ async def pipe_sse(resp: httpx.Response, send: Send, metrics: Metrics, model: st
     socket with no task switch and no ASGI layer; start and end still go through `send`."""
     tally, ended = _Tally(metrics.ttft.labels(model).observe), False
     try:
-        if direct is not None and direct.usable and hasattr(resp, "relay"):
+        if direct is not None and direct.usable:
             def sink(chunk: bytes):
                 tally.add(chunk, started)
                 direct.write(chunk)

@@ -53,9 +53,7 @@ class StreamResponse:
         p.chunks.clear()
         pending = sink(backlog) if backlog else None
         if pending is not None:
-            if not p.paused and p.transport is not None:
-                p.paused = True
-                p.transport.pause_reading()
+            p.pause()
             await pending
         if p.paused:
             p.resume()
@@ -97,6 +95,7 @@ class _StreamProtocol(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.sink: Callable[[bytes], Awaitable | None] | None = None   # relay mode (StreamResponse.relay)
         self.relayed: list[bytes] = []
+        self.resuming: asyncio.Future | None = None   # reading resumes when the sink's pending write is done
 
     # asyncio callbacks
     def connection_made(self, transport) -> None:
@@ -111,16 +110,15 @@ class _StreamProtocol(asyncio.Protocol):
         if self.relayed:  # everything this read brought, in one piece
             data, self.relayed = b"".join(self.relayed), []
             pending = self.sink(data)
-            if pending is not None and self.transport is not None:
-                self.transport.pause_reading()
-                asyncio.ensure_future(self._resume_after(pending))
+            if pending is not None:
+                self.pause()
+                self.resuming = asyncio.ensure_future(self._resume_after(pending))
 
     async def _resume_after(self, pending: Awaitable) -> None:
         try:
             await pending
         finally:
-            if self.transport is not None and not self.transport.is_closing():
-                self.transport.resume_reading()
+            self.resume()
 
     def connection_lost(self, exc) -> None:
         if not self.complete:
@@ -143,9 +141,8 @@ class _StreamProtocol(asyncio.Protocol):
             self.relayed.append(body)
             return
         self.chunks.append(body)
-        if len(self.chunks) >= HIGH_WATER and not self.paused and self.transport:
-            self.paused = True
-            self.transport.pause_reading()
+        if len(self.chunks) >= HIGH_WATER:
+            self.pause()
         self._wake()
 
     def on_message_complete(self) -> None:
@@ -159,6 +156,12 @@ class _StreamProtocol(asyncio.Protocol):
             await self.waiter
         finally:
             self.waiter = None
+
+    def pause(self) -> None:
+        """Stop reading the engine: the consumer is behind (the engine then waits on its socket)."""
+        if not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
 
     def resume(self) -> None:
         self.paused = False
