@@ -114,6 +114,12 @@ def run_tool(argv: list[str]) -> str:
         return ""
 
 
+def parse_hccn_ip(text: str) -> str | None:
+    """`hccn_tool -i N -ip -g` prints `ipaddr:192.168.100.101` (and the netmask)."""
+    match = re.search(r"ipaddr\s*:\s*([0-9.]+)", text)
+    return match.group(1) if match else None
+
+
 def host_memory_mib(meminfo: str = "/proc/meminfo") -> int | None:
     """This machine's RAM (MemTotal), the host row's size in memory plans."""
     try:
@@ -130,6 +136,5 @@ def read_device_ips(ids: tuple[int, ...]) -> tuple[tuple[int, str], ...]:
     """Each NPU's HCCS/RoCE address from `hccn_tool -i N -ip -g` (empty without the tool)."""
     if not shutil.which("hccn_tool"):
         return ()
-    from .mpi.hccl import parse_hccn_ip
     found = ((i, parse_hccn_ip(run_tool(["hccn_tool", "-i", str(i), "-ip", "-g"]))) for i in ids)
     return tuple((i, ip) for i, ip in found if ip)

@@ -58,12 +58,10 @@ def _ended_threads(pid: int) -> float:
     return max(whole - live, 0.0)
 
 
-def tree_cpu(pid: int, exclude: set[int] = frozenset()) -> float:
-    """A front and the helpers it started (LiteLLM's workers), without `exclude` (launch's engines)."""
+def tree_cpu(pid: int) -> float:
+    """A front and the helpers it started (LiteLLM's workers)."""
     total = 0.0
     for p in [pid, *descendants(pid)]:
-        if p in exclude:
-            continue
         try:
             total += cpu_seconds(p)
         except (OSError, IndexError, ValueError):

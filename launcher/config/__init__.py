@@ -60,13 +60,16 @@ def validate_source(src: Source, *, offline: bool = False, assume: DeviceSet | N
             problems += schema_check(src)
             problems += document_checks(src)
             problems += machine_checks(src, base_dir(src), devices_for, offline)
-    errors = [p for p in problems if not p.warning]
-    if errors:
-        raise ConfigError(sorted(problems, key=lambda p: (p.warning, p.line, p.column)))
+    _stop_on_errors(problems)
     config = replace(to_config(src), origins=tuple(origins))
     if not offline:  # last: it weighs the typed settings against the model's header and the devices' sizes
         from ..memory.checks import memory_problems  # memory plans use the planner, which imports config
         problems += memory_problems(src, config, devices_for, host_memory_mib())
-        if any(not p.warning for p in problems):
-            raise ConfigError(sorted(problems, key=lambda p: (p.warning, p.line, p.column)))
+        _stop_on_errors(problems)
     return LoadResult(config, tuple(p for p in problems if p.warning))
+
+
+def _stop_on_errors(problems: list[Problem]) -> None:
+    """Every problem at once (warnings too), errors first by place, if any is an error."""
+    if any(not p.warning for p in problems):
+        raise ConfigError(sorted(problems, key=lambda p: (p.warning, p.line, p.column)))

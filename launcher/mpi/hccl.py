@@ -6,7 +6,6 @@ One entry per NPU: `server_id` is the host's address, `device_id` the NPU as the
 from __future__ import annotations
 
 import json
-import re
 
 from ..config.model import Hccl
 
@@ -36,9 +35,3 @@ def hccl_env(hccl: Hccl, table_path: str) -> list[tuple[str, str]]:
         if value is not None:
             env.append((name, str(value)))
     return env
-
-
-def parse_hccn_ip(text: str) -> str | None:
-    """`hccn_tool -i N -ip -g` prints `ipaddr:192.168.100.101` (and the netmask)."""
-    match = re.search(r"ipaddr\s*:\s*([0-9.]+)", text)
-    return match.group(1) if match else None

@@ -5,8 +5,9 @@ import json
 import pytest
 
 from launcher.config import load_source
+from launcher.devices import parse_hccn_ip
 from launcher.errors import ConfigError, PlanError
-from launcher.mpi.hccl import parse_hccn_ip, rank_table
+from launcher.mpi.hccl import rank_table
 from launcher.mpi.hostfile import parse_hostfile
 from launcher.plan import Host, make_plan
 from tests.unit.test_plan_golden import BINARIES
