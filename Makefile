@@ -43,7 +43,7 @@ test-fast: install
 
 # The KServe v2 gRPC messages module is checked in; regenerate it after editing the .proto (a test compares).
 proto: install
-	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. launcher/gateway/kserve/grpc_predict_v2.proto
+	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. launcher/protocols/kserve/grpc_predict_v2.proto
 
 clean:
 	rm -rf $(VENV) *.egg-info

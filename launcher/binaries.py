@@ -1,7 +1,7 @@
 """Which programs a plan runs: the config's `engine.binary`, else launcher's own build, else PATH.
 
 `Binaries` is filled here and read by the planner; program names come from the build's one
-table (`build.recipe.TOOLS`).
+table (`engines.programs`, built as `toolchain.recipe.TOOLS`).
 """
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from .build import find_build
-from .build.recipe import LLAMA_BENCH, LLAMA_SERVER, MPI_SERVER, RPC_SERVER, TOOLS
 from .config.env_defaults import TOOL_DEFAULTS, Origin
 from .config.model import Config
+from .engines.programs import LLAMA_BENCH, LLAMA_SERVER, MPI_SERVER, RPC_SERVER
+from .toolchain import find_build
+from .toolchain.recipe import TOOLS
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The README's generated parts: the config reference (from the schema), the Llama Switch `config`
-names (the schema's x-switch-name) and the benchmark parameters (bench/llama_bench.PARAMS).
+names (the schema's x-switch-name) and the benchmark parameters (engines/llama_bench.PARAMS).
 
     python -m launcher.docs          rewrite README.md between the markers
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .bench.llama_bench import PARAMS
 from .config.schema import (
     MODEL_SECTIONS,
     engine_keys,
@@ -17,6 +16,7 @@ from .config.schema import (
     schema,
 )
 from .config.switch_names import GATEWAY_NAMES, switch_table
+from .engines.llama_bench import PARAMS
 
 SECTIONS = ("config-reference", "switch-names", "benchmark-parameters")
 

@@ -1,5 +1,5 @@
 """Every exception launcher raises on purpose. Library code raises these; `cli` turns them into exit
-codes and the gateway into HTTP answers (each API family in its own envelope, see gateway/envelopes.py).
+codes and the gateway into HTTP answers (each API family in its own envelope, see protocols/envelopes.py).
 
 LauncherError                  anything the user can fix; printed without a traceback (exit 1)
  +-- ConfigError               the config has problems (exit 2); carries every Problem

@@ -21,10 +21,10 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import load_config
 from .config.model import Config, ModelSpec
 from .errors import ConfigError
 from .supervise.events import Event, EventKind
+from .validate import load_config
 
 log = logging.getLogger("launcher")
 NEEDS_RESTART = ("host", "port", "grpc_port")

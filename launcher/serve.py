@@ -17,7 +17,6 @@ from pathlib import Path
 import uvicorn
 
 from .binaries import Binaries
-from .config import validate_source
 from .config.convert import inherited_sections
 from .config.inherit import merged
 from .config.model import Config, ModelSpec
@@ -27,7 +26,7 @@ from .errors import LauncherError, StartError
 from .gateway.app import create_app, reconfigure
 from .gateway.auth import load_keys
 from .gateway.limits import http_protocol
-from .gateway.manager import ModelManager
+from .gateway.manage.manager import ModelManager
 from .gateway.pool import ModelPool
 from .models.embedded import model_file
 from .net import free_ports, port_in_use
@@ -40,6 +39,7 @@ from .supervise.deployment import Deployment
 from .supervise.events import Event, EventKind
 from .supervise.logs import HubHandler
 from .supervise.process import ManagedProcess
+from .validate import validate_source
 
 log = logging.getLogger("launcher")
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 
 from ..net import free_ports
-from .launched import Launched, wait_for
+from ..testing.launched import Launched, wait_for
 
 KINDS = ("openai_stream", "openai", "kserve", "kserve_stream")
 FAKE_ENGINE = "engine: {{binary: {wrapper}, max_restarts: 1000, restart_backoff: 0.1}}"
@@ -214,7 +214,7 @@ def settle(pid: int, url: str, concurrency: int, seconds: float = 5.0) -> Footpr
 
 def fake_engine_config(tmp: Path, port: int, replicas: int, tokens: int, delay: float) -> str:
     wrapper = tmp / "fake-engine"
-    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m launcher.bench.fake_engine --tokens {tokens} "
+    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m launcher.testing.fake_engine --tokens {tokens} "
                        f"--delay {delay} \"$@\"\n")
     wrapper.chmod(0o755)
     return CONFIG.format(port=port, engine=FAKE_ENGINE.format(wrapper=wrapper), parallel=_parallel(replicas))

@@ -7,12 +7,12 @@ import asyncio
 import json
 import os
 
-from ..config import load_config
 from ..devices import VISIBLE_ENV
+from ..engines.llama_bench import PARAMS, BenchParams, bench_command, run_llama_bench, summarize
 from ..errors import LauncherError
 from ..models.embedded import model_file
 from ..prepare import ensure_models, prepare_binaries
-from .llama_bench import PARAMS, BenchParams, bench_command, run_llama_bench, summarize
+from ..validate import load_config
 
 
 def _cli_value(text: str):

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import grpc
 import httpx
 
-from ..gateway.kserve import grpc_predict_v2_pb2 as pb
-from ..gateway.kserve.service import Stub
+from ..protocols.kserve import grpc_predict_v2_pb2 as pb
+from ..protocols.kserve.service import Stub
 
 
 @dataclass

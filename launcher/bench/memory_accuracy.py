@@ -14,9 +14,10 @@ from pathlib import Path
 
 import yaml
 
-from ..config import load_source
 from ..memory.estimate import MiB
+from ..models.embedded import ensure
 from ..plan import plan_for_here
+from ..validate import load_source
 
 CASES = ({"n_ctx": 2048}, {"n_ctx": 8192}, {"n_ctx": 32768},
          {"n_ctx": 8192, "cache_type_k": "q8_0", "cache_type_v": "q8_0"},
@@ -103,7 +104,6 @@ def table(rows: list[Row]) -> str:
 
 
 def run(args) -> int:
-    from ..models.embedded import ensure
     model = args.model or str(ensure("gemma3-270m"))
     print(table(measure(model)))
     return 0

@@ -19,10 +19,11 @@ import tempfile
 from pathlib import Path
 from typing import Awaitable, Callable
 
+from ..engines import LlamaCppPython
 from ..errors import LauncherError
 from ..net import free_ports
+from ..testing.launched import launched
 from . import peers
-from .launched import launched
 from .loadgen import Summary, run_load
 
 GEMMA = """model: embedded:gemma3-270m
@@ -53,7 +54,7 @@ def gemma_launched(extra: str, tmp: Path):
 def fake_engine_extra(tmp: Path, delay: float = 0.0, slots: int = 0) -> str:
     """engine: YAML for the fake engine; `delay` seconds between chunks (0: as fast as it can)."""
     wrapper = tmp / "fast-engine"
-    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m launcher.bench.fake_engine \"$@\"\n")
+    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m launcher.testing.fake_engine \"$@\"\n")
     wrapper.chmod(0o755)
     args = (["--delay", str(delay)] if delay else []) + (["--slots", str(slots)] if slots else [])
     return f"engine: {{binary: {wrapper}" + (f", extra_args: {json.dumps(args)}}}" if args else "}")
@@ -130,8 +131,8 @@ def main(args) -> int:
         else:
             report["results"] += measure(openai_load(engine), openai_load(gateway), "gateway / direct engine",
                                          args, min_requests=4)
-    if args.peer == "llama-cpp-python" and not args.fake:
-        with gemma_launched(DEFAULT_LAYOUT + "\nengine: {kind: llama-cpp-python}", tmp) as (_, peer):
+    if args.peer == LlamaCppPython.name and not args.fake:
+        with gemma_launched(DEFAULT_LAYOUT + f"\nengine: {{kind: {LlamaCppPython.name}}}", tmp) as (_, peer):
             with gemma_launched(DEFAULT_LAYOUT, tmp) as (gateway, _):
                 report["results"] += measure(openai_load(peer), openai_load(gateway), "launcher gateway + "
                                              "llama-server / llama-cpp-python server direct", args, min_requests=4)
@@ -183,7 +184,7 @@ def _print(res: dict) -> None:
 def register(sub) -> None:
     p = sub.add_parser("overhead", help="gateway vs direct engine (and peers), side by side")
     p.add_argument("--fake", action="store_true", help="use an engine that streams as fast as possible")
-    p.add_argument("--peer", nargs="?", const="llama-cpp-python", choices=["llama-cpp-python", "litellm"],
+    p.add_argument("--peer", nargs="?", const=LlamaCppPython.name, choices=[LlamaCppPython.name, "litellm"],
                    help="also a peer: llama-cpp-python's own server (the default), or LiteLLM's proxy in front of "
                         "the same engine (installed on first use into ~/.cache/launcher/peers/litellm)")
     _ab_options(p, concurrency=None, requests_help="per measurement (default 2 x concurrency, min 4)")

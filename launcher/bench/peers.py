@@ -17,7 +17,7 @@ import httpx
 
 from ..errors import LauncherError, StartError
 from ..net import free_ports
-from .launched import wait_for
+from ..testing.launched import wait_for
 
 PEERS_DIR = Path.home() / ".cache" / "launcher" / "peers"
 LITELLM_SPEC = "litellm[proxy]"

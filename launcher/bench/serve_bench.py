@@ -12,8 +12,8 @@ import sys
 
 import httpx
 
-from ..config import load_config
 from ..errors import LauncherError
+from ..validate import load_config
 from .loadgen import run_load
 
 

@@ -20,10 +20,10 @@ from typing import Awaitable, Callable
 import httpx
 
 from ..errors import LauncherError
-from ..gateway.kserve.service import Stub
-from ..gateway.kserve.wire import proto_request
 from ..net import free_ports
-from .launched import launched
+from ..protocols.kserve.service import Stub
+from ..protocols.kserve.wire import proto_request
+from ..testing.launched import launched
 from .loadgen import run_load
 from .overhead import compare
 

@@ -15,49 +15,14 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
-
-from ..build import all_builds
+from ..engines.llama_cpp_python import LlamaCppConfig
 from ..errors import BuildError, LauncherError
+from ..toolchain import all_builds
 from .llama_cpp_python import LIB_ENV, check_bindings, installed_version
-
-
-@dataclass
-class LlamaCppConfig:
-    """The built-in llama.cpp worker's settings (anyserve's `model.yaml`)."""
-    model_path: str = ""
-    name: str = "default"
-    n_ctx: int = 2048
-    n_gpu_layers: int = -1
-    n_batch: int = 512
-    n_threads: int | None = None
-    max_tokens: int = 256
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    repeat_penalty: float = 1.1
-    stop: list[str] = field(default_factory=list)
-    port: int = 8000
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "LlamaCppConfig":
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise LauncherError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**data)
-
-    def validate(self) -> None:
-        """The anyserve document's checks (ValueError, as its tests expect)."""
-        if not self.model_path:
-            raise ValueError("model_path is required")
-        if not 1 <= self.port <= 65535:
-            raise ValueError(f"port must be between 1 and 65535, got {self.port}")
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from importlib import metadata
 
-from ..build.cache import BuiltTree
-from ..build.source import BINDINGS_VERSION, DEFAULT_SOURCE_ID
 from ..errors import BuildError
+from ..toolchain.cache import BuiltTree
+from ..toolchain.source import BINDINGS_VERSION, DEFAULT_SOURCE_ID
 
 LIB_ENV = "LLAMA_CPP_LIB_PATH"
 

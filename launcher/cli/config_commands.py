@@ -5,12 +5,12 @@ import argparse
 import json
 import sys
 
-from ..config import load_config
 from ..config.schema import schema
 from ..devices import parse_assumed
 from ..errors import ConfigError, LauncherError
 from ..plan import plan_for_here
 from ..plan.render import to_json, to_shell
+from ..validate import load_config
 
 
 def device_args(p: argparse.ArgumentParser) -> None:

@@ -16,18 +16,18 @@ import yaml
 
 from ..bench import ceiling, chaos, cost, llama_cli, memory_accuracy, middleware, overhead, serve_bench, workers
 from ..binaries import help_text
-from ..build import all_builds, ensure_build, make_request, request_for
-from ..build.recipe import LLAMA_QUANTIZE
-from ..config import load_config, load_source
-from ..config.anyserve import document_defaults, gpu_layers
 from ..config.schema import annotated, property_schema
+from ..engines.programs import LLAMA_QUANTIZE
 from ..errors import BuildError, LauncherError
 from ..gateway.auth import load_keys
 from ..gguf_info import summarize
 from ..models.catalog import format_table, list_gguf
-from ..models.quantize import plan_quantize, run_quantize
 from ..mpi.rank import mpi_world, run_rank
 from ..paths import cache_dir
+from ..toolchain import all_builds, ensure_build, make_request, request_for
+from ..toolchain.quantize import plan_quantize, run_quantize
+from ..validate import load_config, load_source
+from ..validate.anyserve import document_defaults, gpu_layers
 
 
 def register(sub) -> None:

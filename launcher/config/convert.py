@@ -6,8 +6,8 @@ from dataclasses import MISSING, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..mpi.hostfile import parse_hostfile
 from ..units import size_mib
+from .hostfile import parse_hostfile
 from .inherit import model_views
 from .model import (
     EMBEDDED_PREFIX,

@@ -127,7 +127,6 @@ def _model_checks(v: ModelView) -> list[Problem]:
     d = v.data
     backend = v.get("devices", "backend", kind=str) or "cpu"
     flavor = v.get("engine", "flavor", kind=str) or "upstream"
-    kind = v.get("engine", "kind", kind=str) or "llama-server"
     mode = v.get("parallel", "mode", kind=str) or "single"
     ids = v.get("devices", "ids", kind=list)
     split_mode = v.get("split_mode", kind=str)
@@ -156,13 +155,6 @@ def _model_checks(v: ModelView) -> list[Problem]:
         out.append(v.problem(("parallel", "mode"), f"ep_tp (EP+TP) needs llama-mpi-server from {FORK}", value=mode,
                              hint="upstream llama.cpp has no expert/tensor parallel across ranks: use mode layer "
                                   "(one process, several devices) or rpc (ranks over llama.cpp RPC)"))
-    if kind == "llama-cpp-python" and d.get("swa_full") is False:
-        out.append(v.problem(("swa_full",), "engine kind llama-cpp-python always uses a full-size SWA cache",
-                             value=False, hint="remove swa_full or use kind llama-server"))
-    if kind == "llama-cpp-python" and (flavor != "upstream" or mode not in ("single", "replicas")):
-        out.append(v.problem(("engine", "kind"), "engine kind llama-cpp-python runs only upstream builds in "
-                             "single or replicas mode", value=kind, hint="use kind llama-server"))
-
     out += _parallel_checks(v, mode, ids)
 
     count = engine_device_count(v, len(ids) if ids else None)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from ..bench.llama_bench import SCHEMA as BENCHMARK_PARAMETERS
-from .kserve.generation import INPUTS
+from ..engines.llama_bench import SCHEMA as BENCHMARK_PARAMETERS
+from ..protocols.kserve.inputs import INPUTS
 from .routing import CAPABILITY_HEADER
 
 JSON = "application/json"

@@ -1,7 +1,8 @@
 """The gateway: one FastAPI app in front of the deployment's engines.
 
-Routes are thin and grouped by API family (openai_api.py: /v1, manage_api.py: /api/v1); state lives
-in app.state (set by the lifespan); every error is rendered by envelopes.py.
+The core (this folder's modules) handles every request alike; routes are thin and grouped by API family,
+one sub-package each (openai/, kserve/, manage/, discovery/, console/), assembled here. State lives in
+app.state (set by the lifespan); every error is rendered by protocols/envelopes.py.
 """
 from __future__ import annotations
 
@@ -20,23 +21,27 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp
 
 from ..config.model import Gateway
+from ..protocols.envelopes import install_error_handlers
 from ..supervise.deployment import Deployment
 from ..supervise.states import ModelState
 from . import api_docs as docs
-from . import discovery_api, events_api, logs_api, manage_api, openai_api
 from .api_docs import finish_openapi
 from .auth import load_keys
+from .console import events as console_events
+from .console import logs as console_logs
+from .console.devices import DeviceCollector, DeviceTelemetry
 from .deps import GatewayState, require_key, state
-from .device_metrics import DeviceCollector, DeviceTelemetry
+from .discovery import routes as discovery_routes
+from .discovery.registration import Registrar
 from .drain import Drain, DrainGate
-from .envelopes import install_error_handlers
 from .kserve import rest as kserve_rest
 from .kserve.grpc_service import start_grpc
 from .limits import BodyLimit
+from .manage import routes as manage_routes
 from .metrics import Metrics
+from .openai import routes as openai_routes
 from .pool import ModelPool
 from .proxy import Forwarder
-from .registration import Registrar
 from .registry import Registry
 from .routing import Router
 from .slots import SlotQueue
@@ -101,12 +106,12 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
     # outermost: a browser must be able to read every answer, refusals included
     app.add_middleware(DynamicCORS, origins=app.state.cors)
     install_error_handlers(app)
-    app.include_router(openai_api.router)
-    app.include_router(manage_api.router)
+    app.include_router(openai_routes.router)
+    app.include_router(manage_routes.router)
     app.include_router(kserve_rest.router)
-    app.include_router(discovery_api.router)
-    app.include_router(logs_api.router)
-    app.include_router(events_api.router)
+    app.include_router(discovery_routes.router)
+    app.include_router(console_logs.router)
+    app.include_router(console_events.router)
     _install_operator_routes(app)
 
     def openapi() -> dict:  # made per call: which keys and models there are changes what it says
@@ -145,7 +150,7 @@ def reconfigure(app: FastAPI, gw: Gateway) -> None:
     app.state.cors.origins = tuple(gw.cors_origins)
 
 
-UI = Path(__file__).parent / "ui"  # the console (/ui): static files in the package, no build step, no CDN
+UI = Path(__file__).parent / "console" / "ui"  # the console (/ui): static files in the package, no build step, no CDN
 
 
 def grpc_endpoint(gw: Gateway) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from fastapi import Request
 
@@ -18,6 +18,9 @@ from .proxy import Forwarder
 from .registry import Registry
 from .routing import Router
 
+if TYPE_CHECKING:  # the management front is built on this core, not the other way round
+    from .manage.manager import ModelManager
+
 
 @dataclass
 class GatewayState:
@@ -27,7 +30,7 @@ class GatewayState:
     metrics: Metrics
     keys: tuple[str, ...]
     admin_key_env: str | None
-    manager: object | None   # gateway.manager.ModelManager, when /api/v1 may change models
+    manager: ModelManager | None   # when /api/v1 may change models
     router: Router
     replica_id: str          # this gateway's name in registries (ours and others')
     public_url: str          # where others reach this gateway

@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 
 from ..errors import APIError
-from ..supervise.runner import ModelRunner
+from ..supervise.targets import Target
 from .deps import GatewayState
 
 
 class Dispatch:
-    def __init__(self, st: GatewayState, runner: ModelRunner, protocol: str, endpoint: str):
+    def __init__(self, st: GatewayState, runner: Target, protocol: str, endpoint: str):
         self.st, self.runner, self.protocol, self.endpoint = st, runner, protocol, endpoint
         self.status = 500
         self.tokens_out: int | None = None   # known for streams (proxy.SSEPassthrough)

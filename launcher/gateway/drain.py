@@ -17,7 +17,7 @@ from typing import Awaitable, Callable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import ShuttingDown
-from .envelopes import error_response
+from ..protocols.envelopes import error_response
 
 log = logging.getLogger("launcher.gateway")
 ALWAYS = ("/health",)  # liveness stays true while draining (readiness does not)

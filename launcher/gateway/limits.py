@@ -17,8 +17,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..errors import APIError, PayloadTooLarge
+from ..protocols.envelopes import error_response
 from .direct import attach
-from .envelopes import error_response
 
 
 class RequestTimeout(APIError):

@@ -11,16 +11,17 @@ import contextlib
 import json
 import logging
 import time
-from typing import AsyncIterator, Awaitable, Callable
+from typing import Callable
 
 import httpx
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..errors import APIError, BadRequest, EngineUnavailable, NotFound, UpstreamError
+from ..protocols.envelopes import normalize_upstream_error, sse_error
+from ..protocols.sse import SSEResponse, until_done_or_disconnected
 from ..supervise.runner import ModelRunner, Upstream
 from .direct import DirectBody, direct_body
-from .envelopes import normalize_upstream_error, sse_error
 from .metrics import Metrics
 from .slots import SlotQueue
 from .upstream import StreamResponse, open_stream
@@ -229,43 +230,7 @@ def _upstream_error(status: int, content: bytes) -> Response:
                     media_type="application/json")
 
 
-async def _until_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-async def until_done_or_disconnected(work, receive: Receive):
-    """Run `work` until it ends or the client goes away (then cancel it). Returns its result, or
-    None if the client left first; re-raises its error."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_until_disconnect(receive))
-    try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in (task, watcher):
-            t.cancel()
-        for t in (task, watcher):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-    if task.done() and not task.cancelled():
-        return task.result()
-    return None
-
-
-class _SSEResponse(Response):
-    """An event stream: unbuffered by proxies, no content-length."""
-
-    media_type = "text/event-stream"
-
-    def __init__(self):
-        super().__init__(status_code=200, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-                         media_type=self.media_type)
-        # Response.__init__ set content-length: 0 for the empty body; a stream has none.
-        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
-        self.started = time.perf_counter()
-
-
-class SSEPassthrough(_SSEResponse):
+class SSEPassthrough(SSEResponse):
     """Streams upstream SSE bytes as they come; races the client's disconnect against the upstream."""
 
     def __init__(self, release: Callable[[], None], resp: StreamResponse, metrics: Metrics, model: str):
@@ -335,28 +300,7 @@ async def pipe_sse(resp: StreamResponse, send: Send, metrics: Metrics, model: st
     return tokens, tally.ttft
 
 
-class EventStream(_SSEResponse):
-    """SSE events from an async iterator of ready-made bytes, raced against the client's disconnect;
-    `close` runs at the end however it ends (it closes the upstream and ends the route's bookkeeping)."""
-
-    def __init__(self, events: AsyncIterator[bytes], close: Callable[[], Awaitable[None]]):
-        super().__init__()
-        self.events, self.close = events, close
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await until_done_or_disconnected(self._pump(send), receive)
-        finally:
-            await self.close()
-
-    async def _pump(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        async for event in self.events:
-            await send({"type": "http.response.body", "body": event, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-class LoadingSSE(_SSEResponse):
+class LoadingSSE(SSEResponse):
     """A stream whose model is not loaded yet: headers now, keep-alive comments while it loads
     (so proxies and clients do not time out), then the engine's stream."""
 

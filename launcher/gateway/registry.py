@@ -2,7 +2,7 @@
 
 A replica (another launch with `gateway.register_with`) POSTs /register and keeps the answer, an SSE
 stream, open; the stream's end unregisters it. A RemoteReplica has what Dispatch and Forwarder use of a
-ModelRunner, so a request relayed to another gateway is counted and released like any other.
+ModelRunner (both are `supervise.targets.Target`s), so a request relayed to another gateway is counted and released like any other.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from ..errors import BadRequest
 from ..supervise.states import ModelState
+from ..supervise.targets import Upstreams
 
 
 @dataclass(eq=False)
@@ -24,14 +25,15 @@ class RemoteEndpoint:
 
 
 @dataclass(eq=False)
-class RemoteReplica:
+class RemoteReplica(Upstreams):
+    """A Target (supervise/targets.py) that another gateway serves: load, busy and pick are a runner's."""
     replica_id: str
     endpoint: str                       # its gateway's base URL (REST)
     capabilities: list[dict]
     grpc_endpoint: str | None = None    # host:port of its KServe gRPC, when it has one
     registered_at: float = field(default_factory=time.time)
     upstreams: list[RemoteEndpoint] = field(default_factory=list)
-    # what Dispatch and Forwarder read of a runner
+    # the rest of a Target
     state: ModelState = ModelState.READY
     pending: int = 0
     held: bool = False
@@ -44,17 +46,6 @@ class RemoteReplica:
     @property
     def name(self) -> str:
         return f"replica:{self.replica_id}"
-
-    @property
-    def load(self) -> float:
-        return (self.pending + self.upstreams[0].in_flight) / self.upstreams[0].slots
-
-    @property
-    def busy(self) -> bool:
-        return self.pending > 0 or self.upstreams[0].in_flight > 0
-
-    def pick(self, exclude=()) -> RemoteEndpoint | None:
-        return next((u for u in self.upstreams if u not in exclude), None)
 
     def as_json(self) -> dict:
         return {"replica_id": self.replica_id, "endpoint": self.endpoint, "grpc_endpoint": self.grpc_endpoint,

@@ -17,10 +17,10 @@ from typing import Mapping
 
 from ..capabilities import Candidate, choose, matches, parse_query, show
 from ..errors import BadRequest, CapabilityNotFound, EngineUnavailable
+from ..protocols.kserve.inputs import ENGINE_EXTRAS, PARAMETERS
 from ..supervise.deployment import Deployment
-from ..supervise.runner import ModelRunner
 from ..supervise.states import ModelState
-from .kserve.generation import ENGINE_EXTRAS, PARAMETERS
+from ..supervise.targets import Target
 from .registry import Registry, RemoteReplica
 
 CAPABILITY_HEADER = "x-capability"
@@ -35,7 +35,7 @@ KINDS = ("model", "worker", "remote")
 
 @dataclass(frozen=True)
 class Route:
-    target: ModelRunner | RemoteReplica
+    target: Target
     query: dict
 
     @property

@@ -9,6 +9,7 @@ from typing import Callable
 
 from ..config.model import ModelSpec
 from ..devices import DEVICE_PREFIX
+from ..engines import engine_for
 from .estimate import DeviceUse, MiB, Settings, estimate, kv_bytes_per_token
 from .shape import ModelShape
 
@@ -18,19 +19,13 @@ DEVICE_WORD = {"cann": "NPU", "cuda": "GPU"}
 
 
 def settings_for(spec: ModelSpec, shape: ModelShape) -> Settings:
-    """What the engine will run with: the config's values, else that engine's defaults."""
+    """What the engine will run with: the config's values, else that engine kind's defaults."""
     p = spec.params
     ngl = None if p.n_gpu_layers in AUTO_LAYERS else int(p.n_gpu_layers)
-    common = dict(cache_k=p.cache_type_k or "f16", cache_v=p.cache_type_v or "f16", swa_full=bool(p.swa_full),
-                  n_gpu_layers=ngl, split=tuple(p.tensor_split or ()),
-                  single_device=(p.main_gpu or 0) if p.split_mode == "none" else None)
-    if spec.engine.kind == "llama-cpp-python":  # its server's defaults: 2048 tokens, one sequence, no FA
-        return Settings(n_ctx=p.n_ctx or 2048, n_seq=1, n_batch=p.n_batch or 512, n_ubatch=p.n_ubatch or 512,
-                        flash_attn=p.flash_attn == "on", **common)
-    # llama-server: n_ctx 0 = the model's training context; --parallel unset = 4 slots on one unified cache
-    return Settings(n_ctx=p.n_ctx or shape.context_length, n_seq=p.n_parallel or 4, unified=p.n_parallel is None,
-                    n_batch=p.n_batch or 2048, n_ubatch=p.n_ubatch or 512, flash_attn=p.flash_attn != "off",
-                    **common)
+    return Settings(cache_k=p.cache_type_k or "f16", cache_v=p.cache_type_v or "f16", swa_full=bool(p.swa_full),
+                    n_gpu_layers=ngl, split=tuple(p.tensor_split or ()),
+                    single_device=(p.main_gpu or 0) if p.split_mode == "none" else None,
+                    **engine_for(spec).memory_defaults(spec, shape.context_length))
 
 
 @dataclass(frozen=True)

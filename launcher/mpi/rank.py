@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..children import die_with_parent, terminate
 from ..plan.model import RankJob
-from ..supervise.children import die_with_parent, terminate
 
 STOP_TAG = 77
 RANK_ENV = (("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"), ("PMI_RANK", "PMI_SIZE"),

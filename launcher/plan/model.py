@@ -10,6 +10,8 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
+from ..engines.flags import FlagIssue
+
 if TYPE_CHECKING:
     from ..memory.plan import MemoryPlan
 
@@ -18,17 +20,6 @@ JOB_ENV = "LAUNCHER_JOB"
 # A worker process finds its gateway (for context.call) in WORKER_GATEWAY_ENV, and its key in
 # WORKER_KEY_ENV (added when it starts, never written into a plan).
 WORKER_GATEWAY_ENV, WORKER_KEY_ENV = "LAUNCHER_GATEWAY", "LAUNCHER_GATEWAY_KEY"
-
-
-@dataclass(frozen=True)
-class FlagIssue:
-    """A config key whose flag the engine binary does not list in its --help: not passed."""
-    key: str
-    flag: str
-    binary: str
-
-    def format(self) -> str:
-        return f"{self.key}: {self.binary} does not support {self.flag}; the key is not passed"
 
 
 @dataclass(frozen=True)

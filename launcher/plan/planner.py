@@ -12,20 +12,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
-import yaml
-
 from ..binaries import Binaries
+from ..config.hostfile import from_pairs
 from ..config.model import Config, ModelSpec
 from ..devices import VISIBLE_ENV, DeviceSet
+from ..engines import LOOPBACK, RPC_SERVER_KIND, AscendMpiServer, LlamaServer, Slot, engine_for
 from ..errors import PlanError
 from ..models.embedded import model_file
-from ..mpi.hccl import hccl_env, rank_table
-from ..mpi.hostfile import from_pairs
-from .flags import engine_flags, python_server_flags, unsupported
+from .hccl import hccl_env, rank_table
 from .layout import device_ids, replica_groups
 from .model import (
     JOB_ENV,
-    FlagIssue,
     ModelPlan,
     MpiJob,
     Plan,
@@ -34,8 +31,6 @@ from .model import (
     RankJob,
 )
 from .workers import plan_worker
-
-LOOPBACK = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -117,32 +112,11 @@ def _layer_flags(spec: ModelSpec, group: tuple[int, ...], devices: DeviceSet) ->
     return out
 
 
-def _engine_argv(spec: ModelSpec, binaries: Binaries, port: int, extra: list[str],
-                 host: Host) -> tuple[list[str], list[FlagIssue]]:
-    """argv of an upstream llama-server, and the keys whose flags the binary lacks (left out)."""
-    fragments = engine_flags(spec.params)
-    server = _server(spec, binaries)
-    issues = unsupported(fragments, binaries.help_of(server), server)
-    skip = {i.key for i in issues}
-    argv = [server, "--model", _model_path(spec, host), "--alias", spec.name,
-            "--host", LOOPBACK, "--port", str(port)]
-    for key, frag in fragments:
-        if key not in skip:
-            argv += frag
-    return argv + extra + list(spec.engine.extra_args), issues
-
-
-def _server(spec: ModelSpec, binaries: Binaries) -> str:
-    """The model's own engine.binary, else launcher's build (or PATH)."""
-    if spec.engine.binary and spec.parallel.mode != "ep_tp":
-        return spec.engine.binary
-    return binaries.llama_server
-
-
 def _replicated(spec: ModelSpec, groups: list[tuple[int, ...]], devices: DeviceSet, binaries: Binaries,
                 ports: Iterator[int], host: Host) -> ModelPlan:
     procs, files, issues, notes = [], [], [], []
     threads = _cpu_threads(spec, len(groups), host) if spec.devices.backend == "cpu" else None
+    engine = engine_for(spec)
     for i, group in enumerate(groups):
         port = next(ports)
         env = _base_env(spec, group, threads)
@@ -150,41 +124,17 @@ def _replicated(spec: ModelSpec, groups: list[tuple[int, ...]], devices: DeviceS
         extra = _layer_flags(spec, group, devices)
         if threads and not spec.params.n_threads and len(groups) > 1:
             extra += ["--threads", str(threads)]
-        if spec.engine.kind == "llama-cpp-python":
-            flags, note = python_server_flags(spec.params, threads)
-            argv = [binaries.python, "-m", "llama_cpp.server", "--model", _model_path(spec, host),
-                    "--model_alias", spec.name, "--host", LOOPBACK, "--port", str(port),
-                    # concurrent callers queue instead of cancelling each other
-                    "--interrupt_requests", "False"] + flags + list(spec.engine.extra_args)
-            notes += [n for n in note if n not in notes]
-            env += list(binaries.bindings_env)
-        elif spec.engine.flavor == "ascend-fork":
-            path = f"{host.run_dir}/{spec.name}-{i}.fork.yaml"
-            files.append(PlanFile("fork-config", path, fork_config(spec, port, group, host)))
-            argv = [_server(spec, binaries), "--config", path] + list(spec.engine.extra_args)
-        else:
-            argv, found = _engine_argv(spec, binaries, port, extra, host)
-            issues += [x for x in found if x not in issues]
-        # llama-cpp-python's server has no /health; it binds only after loading, so /v1/models will do.
-        health = "/v1/models" if spec.engine.kind == "llama-cpp-python" else "/health"
-        procs.append(ProcessSpec(name, "engine", tuple(argv), tuple(env), port,
-                                 f"http://{LOOPBACK}:{port}{health}", None, group, LOOPBACK))
+        launch = engine.launch(spec, Slot(i, group, port, _model_path(spec, host), host.run_dir, tuple(extra), threads),
+                               binaries)
+        env += list(launch.env)
+        files += [PlanFile(*f) for f in launch.files]
+        issues += [x for x in launch.issues if x not in issues]
+        notes += [n for n in launch.notes if n not in notes]
+        procs.append(ProcessSpec(name, "engine", launch.argv, tuple(env), port, engine.health_url(port), None, group,
+                                 LOOPBACK))
     return ModelPlan(spec.name, spec.aliases, spec.parallel.mode, tuple(procs), None, tuple(files),
                      tuple(f"http://{LOOPBACK}:{p.port}" for p in procs), spec.params.n_parallel or 1,
                      tuple(notes), tuple(issues))
-
-
-def fork_config(spec: ModelSpec, port: int, group: tuple[int, ...], host: Host) -> str:
-    """The YAML the Ascend fork reads with --config: the guide's keys, engine on an internal port."""
-    data: dict = {"model": _model_path(spec, host)}
-    for key, value in spec.params.set_items():
-        data[key] = list(value) if isinstance(value, tuple) else value
-    data["model_alias"] = spec.name
-    data["hostname"], data["port"] = LOOPBACK, port
-    if spec.parallel.mode == "ep_tp":
-        for key in ("tp_size", "dp_size", "ep_size", "moe_tp_size"):
-            data[key] = getattr(spec.parallel, key)
-    return yaml.safe_dump(data, sort_keys=False)
 
 
 def _mpi_job(spec: ModelSpec, binaries: Binaries, port: int, exported: list[tuple[str, str]],
@@ -253,12 +203,11 @@ def _hccl_servers(spec: ModelSpec, ids: tuple[int, ...], host: Host) -> list[tup
 
 
 def _ep_tp(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int, host: Host) -> ModelPlan:
-    path = f"{host.run_dir}/{spec.name}.fork.yaml"
     # Every rank sees the job's devices and takes the one of its local rank (the fork's and MindIE's way).
     exported = _base_env(spec, ids, None)
-    server = spec.engine.binary or binaries.mpi_server
-    program = [server, "--config", path] + list(spec.engine.extra_args)
-    files = [PlanFile("fork-config", path, fork_config(spec, port, ids, host))]
+    launch = AscendMpiServer().launch(spec, Slot(0, ids, port, _model_path(spec, host), host.run_dir), binaries)
+    program, server = list(launch.argv), launch.argv[0]
+    files = [PlanFile(*f) for f in launch.files]
     if spec.parallel.hccl is not None:
         table = f"{host.run_dir}/{spec.name}.hccl.json"
         files.append(PlanFile("rank-table", table, rank_table(_hccl_servers(spec, ids, host))))
@@ -280,18 +229,19 @@ def _rpc(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int, h
         bind = par.rpc_host or ("{host}" if multi_host else LOOPBACK)
         endpoints.append(f"{{host:{r}}}:{rpc_port}" if multi_host else f"{par.rpc_host or LOOPBACK}:{rpc_port}")
         group = (ids[r % len(ids)],) if ids else ()
-        argv = [binaries.rpc_server, "--host", bind, "--port", str(rpc_port)]
-        if spec.devices.backend == "cpu" and spec.params.n_threads:
-            argv += ["--threads", str(spec.params.n_threads)]
-        workers.append(ProcessSpec(f"{spec.name}.rank{r}", "rank", tuple(argv), tuple(_base_env(spec, group, None)),
+        argv = RPC_SERVER_KIND.argv(spec, bind, rpc_port, binaries)
+        workers.append(ProcessSpec(f"{spec.name}.rank{r}", "rank", argv, tuple(_base_env(spec, group, None)),
                                    rpc_port, None, r, group, bind))
     extra = ["--rpc", ",".join(endpoints)]
     if spec.params.n_gpu_layers is None:
         extra += ["--n-gpu-layers", "all"]  # without offload nothing goes to the RPC devices
-    argv0, issues = _engine_argv(spec, binaries, port, extra, host)
+    rank0_engine = LlamaServer()  # upstream: the config checks refuse rpc with another kind or flavor
+    launch = rank0_engine.launch(spec, Slot(0, ids[:1], port, _model_path(spec, host), host.run_dir, tuple(extra)),
+                                 binaries)
+    argv0, issues = launch.argv, launch.issues
     group0 = (ids[0],) if ids else ()
-    rank0 = ProcessSpec(f"{spec.name}.rank0", "rank", tuple(argv0), tuple(_base_env(spec, group0, None)), port,
-                        f"http://{LOOPBACK}:{port}/health", 0, group0, LOOPBACK)
+    rank0 = ProcessSpec(f"{spec.name}.rank0", "rank", argv0, tuple(_base_env(spec, group0, None)), port,
+                        rank0_engine.health_url(port), 0, group0, LOOPBACK)
     rank_job = RankJob(spec.name, multi_host, VISIBLE_ENV.get(spec.devices.backend), ids, (rank0, *workers),
                        tuple(h for h, _ in par.hosts))
     ranks_file = f"{host.run_dir}/{spec.name}.ranks.json"

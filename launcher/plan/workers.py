@@ -5,10 +5,9 @@ from __future__ import annotations
 from ..binaries import Binaries
 from ..config.model import Gateway, WorkerSpec
 from ..devices import VISIBLE_ENV, DeviceSet
+from ..engines import LOOPBACK, PYTHON_WORKER_KIND
 from ..errors import PlanError
 from .model import WORKER_GATEWAY_ENV, ModelPlan, ProcessSpec
-
-LOOPBACK = "127.0.0.1"
 
 
 def plan_worker(spec: WorkerSpec, devices: DeviceSet | None, binaries: Binaries, ports, gateway: Gateway) -> ModelPlan:
@@ -23,11 +22,7 @@ def plan_worker(spec: WorkerSpec, devices: DeviceSet | None, binaries: Binaries,
     procs = []
     for i in range(spec.processes):
         port = next(ports)
-        argv = [binaries.python, "-m", "launcher.worker", spec.app] + (["--factory"] if spec.factory else [])
-        argv += ["--host", LOOPBACK, "--port", str(port), "--name", spec.name, "--threads", str(spec.threads)]
-        for folder in spec.path:
-            argv += ["--path", folder]
-        procs.append(ProcessSpec(f"{spec.name}#{i}", "worker", tuple(argv), tuple(env), port,
-                                 f"http://{LOOPBACK}:{port}/health", devices=tuple(ids)))
+        procs.append(ProcessSpec(f"{spec.name}#{i}", "worker", PYTHON_WORKER_KIND.argv(spec, port, binaries), tuple(env),
+                                 port, PYTHON_WORKER_KIND.health_url(port), devices=tuple(ids)))
     return ModelPlan(spec.name, (spec.name,), "worker", tuple(procs),
                      upstreams=tuple(f"http://{LOOPBACK}:{p.port}" for p in procs), slots_per_upstream=spec.threads)

@@ -18,9 +18,9 @@ from typing import Callable, Protocol
 
 import httpx
 
+from ..children import die_with_parent
 from ..errors import StartError
 from ..plan.model import JOB_ENV, ProcessSpec
-from .children import die_with_parent
 from .proctree import kill_marked
 from .states import ProcessState
 

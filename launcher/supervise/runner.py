@@ -19,6 +19,7 @@ from ..plan.model import ModelPlan
 from .events import Event, EventKind
 from .process import Process, ProcessFactory
 from .states import ModelState, ProcessState
+from .targets import Upstreams
 
 log = logging.getLogger("launcher.supervise")
 STABLE = 60.0  # seconds up after which a crash counts as the first of a new row
@@ -44,7 +45,9 @@ class Upstream:
         return self.process.state == ProcessState.READY
 
 
-class ModelRunner:
+class ModelRunner(Upstreams):
+    """A Target (targets.py) that this launcher runs."""
+
     def __init__(self, plan: ModelPlan, spec: ModelSpec | WorkerSpec, processes: ProcessFactory,
                  emit: Callable[[Event], None] = lambda event: None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -82,12 +85,6 @@ class ModelRunner:
                 if isinstance(cap, dict) and cap not in out:
                     out.append(cap)
         return out
-
-    @property
-    def load(self) -> float:
-        """Requests in flight or on their way, per slot of the ready upstreams."""
-        slots = sum(u.slots for u in self.upstreams if u.ready) or 1
-        return (self.pending + sum(u.in_flight for u in self.upstreams)) / slots
 
     def _set_state(self, new: ModelState, detail: str = "") -> None:
         if new != self.state:
@@ -165,17 +162,6 @@ class ModelRunner:
         if self._stopping:
             return
         self._set_state(ModelState.READY if any(u.ready for u in self.upstreams) else ModelState.RESTARTING)
-
-    def pick(self, exclude=()) -> Upstream | None:
-        """The ready upstream with the most free slots (fewest in-flight per slot), not in `exclude`."""
-        ready = [u for u in self.upstreams if u.ready and u not in exclude]
-        if not ready:
-            return None
-        return min(ready, key=lambda u: (u.in_flight / max(u.slots, 1), u.in_flight))
-
-    @property
-    def busy(self) -> bool:
-        return self.pending > 0 or any(u.in_flight for u in self.upstreams)
 
     async def stop(self, grace: float = 10.0) -> None:
         self._stopping = True

@@ -19,9 +19,9 @@ import grpc
 import httpx
 
 from ..errors import LauncherError
-from ..gateway.kserve.service import Stub
-from ..gateway.kserve.wire import proto_request
 from ..plan.model import WORKER_GATEWAY_ENV, WORKER_KEY_ENV
+from ..protocols.kserve.service import Stub
+from ..protocols.kserve.wire import proto_request
 from .messages import ModelInferResponse, inputs_from_values, response_from_json, response_from_proto
 
 

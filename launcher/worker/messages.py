@@ -14,7 +14,7 @@ import base64
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..gateway.kserve.tensors import CONTENTS, Tensor, rest_output
+from ..protocols.kserve.tensors import CONTENTS, Tensor, rest_output
 
 FIELDS = ("bool_contents", "int_contents", "int64_contents", "uint_contents", "uint64_contents", "fp32_contents",
           "fp64_contents", "bytes_contents")

@@ -20,11 +20,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from ..errors import APIError, BadRequest, NotFound
-from ..gateway.envelopes import install_error_handlers
-from ..gateway.kserve.rest import read_request
-from ..gateway.kserve.tensors import rest_inputs
-from ..gateway.proxy import EventStream
+from ..protocols.envelopes import install_error_handlers
+from ..protocols.kserve.rest_body import read_request
+from ..protocols.kserve.tensors import rest_inputs
+from ..protocols.sse import EventStream
 from .app import App, Context, Handler, Stream
+from .client import gateway_call
 from .messages import as_response, request_from_tensors, response_to_rest
 
 log = logging.getLogger("launcher.worker")
@@ -125,7 +126,6 @@ def serve_app(app: App, port: int = 8000, host: str = "127.0.0.1", threads: int 
     or a config's `workers:`) it gets gRPC, keys, metrics, restarts and `context.call`."""
     import uvicorn
 
-    from .client import gateway_call
     uvicorn.run(create_worker_app(app, "app", gateway_call, threads), host=host, port=port, log_level="info")
 
 

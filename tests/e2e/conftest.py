@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from launcher.bench.launched import Launched
 from launcher.net import free_ports
+from launcher.testing.launched import Launched
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.real
@@ -21,7 +21,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def built():
     """The cached CPU build (`make test` builds it first; a cache hit here costs nothing)."""
-    from launcher.build import ensure_build, make_request
+    from launcher.toolchain import ensure_build, make_request
     tree, _ = ensure_build(make_request("cpu"), quiet=True)
     return tree
 

@@ -21,7 +21,7 @@ README_DRIVER = """
 import runpy, sys
 from pathlib import Path
 import httpx
-from launcher.bench.launched import launched
+from launcher.testing.launched import launched
 from launcher.worker import Client
 logs, examples = Path(sys.argv[1]), sys.argv[2]
 with launched(["run", "examples.basic.app:app", "--port", "8080"], "http://127.0.0.1:8080", logs / "basic.log"):
@@ -64,7 +64,7 @@ workers:
 LLAMACPP_DRIVER = """
 import runpy, sys
 from pathlib import Path
-from launcher.bench.launched import launched
+from launcher.testing.launched import launched
 from launcher.worker import Client
 config, client_example, log = sys.argv[1:4]
 with launched(["--config", config], "http://127.0.0.1:8090", Path(log)):

@@ -9,6 +9,7 @@ import openai
 import pytest
 
 from launcher.bindings import check_bindings
+from launcher.engines import LlamaCppPython, LlamaServer
 from launcher.errors import BuildError
 from tests.e2e.conftest import GEMMA
 
@@ -45,19 +46,19 @@ def test_both_engine_kinds_give_the_same_greedy_output(launch):
     # change which of two close tokens wins on a 270M model.
     prompt = "Once upon a time, in a small village,"
     texts = {}
-    for kind in ("llama-server", "llama-cpp-python"):
+    for kind in (LlamaServer.name, LlamaCppPython.name):
         text = GEMMA.replace("n_parallel: 2", "n_parallel: 1\nflash_attn: 'on'\nswa_full: true").replace("engine: {", f"engine: {{kind: {kind}, ")
         run = launch(text)
         c = openai.OpenAI(base_url=run.url + "/v1", api_key="x", max_retries=0, timeout=120)
         texts[kind] = c.completions.create(model="gemma", prompt=prompt, max_tokens=16, temperature=0,
                                             extra_body={"repeat_penalty": 1.0}).choices[0].text
         run.stop()
-    assert texts["llama-server"] and texts["llama-server"] == texts["llama-cpp-python"], texts
+    assert texts[LlamaServer.name] and texts[LlamaServer.name] == texts[LlamaCppPython.name], texts
 
 
 def test_k_quant_model_on_cann_gets_a_warning(gemma):
-    from launcher.config import load_source
     from launcher.devices import parse_assumed
+    from launcher.validate import load_source
     text = f"model: {gemma}\ndevices: {{backend: cann, ids: [0]}}\n"
     result = load_source(text, "x.yaml", assume=parse_assumed("cann:1"))
     [w] = result.warnings
@@ -128,7 +129,7 @@ def test_non_editable_install_lists_builds_and_plans(tmp_path, built):
     assert pip.returncode == 0, pip.stderr[-2000:]
     # Dependencies from this environment (no download): its site-packages after the new one's launcher.
     env = {**os.environ, "PYTHONPATH": sysconfig.get_paths()["purelib"]}
-    where = subprocess.run([str(venv / "bin/python"), "-c", "import launcher\nfrom launcher.build.recipe import "
+    where = subprocess.run([str(venv / "bin/python"), "-c", "import launcher\nfrom launcher.toolchain.recipe import "
                             "cmake_dir\nprint(launcher.__file__)\nprint(cmake_dir())"], capture_output=True, text=True,
                            env=env, cwd=tmp_path)
     package, cmake = where.stdout.splitlines()

@@ -15,8 +15,8 @@ import httpx
 import openai
 import pytest
 
-from launcher.bench.launched import Launched, wait_for
 from launcher.net import free_ports
+from launcher.testing.launched import Launched, wait_for
 from tests.e2e.netns import in_namespace, network_namespace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -224,7 +224,7 @@ defaults: {max_tokens: 48}
 DRIVER = """
 import runpy, sys
 from pathlib import Path
-from launcher.bench.launched import launched
+from launcher.testing.launched import launched
 with launched(["--config", sys.argv[1]], "http://127.0.0.1:8080", Path(sys.argv[3])):
     runpy.run_path(sys.argv[2], run_name="__main__")
 """

@@ -16,8 +16,8 @@ import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
-from launcher.bench.launched import Launched, wait_for
 from launcher.net import free_ports
+from launcher.testing.launched import Launched, wait_for
 from tests.e2e.netns import in_namespace, network_namespace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,7 +179,7 @@ DOCUMENT_CURLS = [  # 000, 使用 curl: exactly as written
 DRIVER = """
 import subprocess, sys, json
 from pathlib import Path
-from launcher.bench.launched import launched
+from launcher.testing.launched import launched
 with launched(["serve", sys.argv[1], "--name", "llama-7b", "--n-ctx", "1024"], "http://127.0.0.1:8000",
               Path(sys.argv[2])):
     for argv in json.loads(sys.argv[3]):

@@ -6,8 +6,8 @@ import httpx
 import openai
 import pytest
 
-from launcher.bench.launched import wait_for
 from launcher.supervise.proctree import alive
+from launcher.testing.launched import wait_for
 
 TWO = """models_dir: models
 gateway: {max_loaded: 1, load_timeout: 180}

@@ -6,8 +6,8 @@ import stat
 
 import openai
 
-from launcher.bench.launched import Launched
 from launcher.net import free_ports
+from launcher.testing.launched import Launched
 from tests.e2e.conftest import ROOT
 from tests.e2e.netns import rx_bytes, two_hosts
 

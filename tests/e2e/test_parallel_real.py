@@ -7,10 +7,10 @@ from pathlib import Path
 
 import openai
 
-from launcher.bench.launched import wait_for
 from launcher.binaries import mpirun_path
 from launcher.net import free_ports
 from launcher.supervise.proctree import marked_pids
+from launcher.testing.launched import wait_for
 from tests.e2e.conftest import GEMMA
 
 PROMPT = "The history of the printing press begins"

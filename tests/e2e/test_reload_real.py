@@ -9,8 +9,8 @@ import threading
 
 import httpx
 
-from launcher.bench.launched import wait_for
 from launcher.net import free_ports
+from launcher.testing.launched import wait_for
 from tests.fakes.sse import follow
 
 CONFIG = """port: {port}
@@ -34,7 +34,7 @@ def write(path, text: str) -> None:
 def launch_fakes(start_launch, tmp_path, *extra: str, delay: float = 0.0):
     """`launch --config live.yaml` (two models on fake engines); (run, config path, its text)."""
     wrapper = tmp_path / "fake-engine"
-    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m launcher.bench.fake_engine --delay {delay} \"$@\"\n")
+    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m launcher.testing.fake_engine --delay {delay} \"$@\"\n")
     wrapper.chmod(0o755)
     port = next(free_ports())
     cfg = tmp_path / "live.yaml"

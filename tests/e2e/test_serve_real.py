@@ -8,9 +8,9 @@ import httpx
 import openai
 import pytest
 
-from launcher.bench.launched import wait_for
 from launcher.net import free_ports
 from launcher.supervise.proctree import alive
+from launcher.testing.launched import wait_for
 from tests.e2e.conftest import GEMMA
 
 PROMPT = "The three primary colors are"

@@ -21,8 +21,8 @@ import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
-from launcher.bench.launched import wait_for
 from launcher.net import free_ports
+from launcher.testing.launched import wait_for
 from launcher.worker import CallError, Client
 
 ROOT = Path(__file__).resolve().parents[2]

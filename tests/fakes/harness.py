@@ -11,8 +11,6 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from launcher.bench.launched import wait_for
-from launcher.config import load_source
 from launcher.gateway.app import create_app
 from launcher.gateway.limits import http_protocol
 from launcher.gateway.pool import ModelPool
@@ -21,8 +19,10 @@ from launcher.plan.model import ModelPlan, ProcessSpec
 from launcher.supervise.deployment import Deployment
 from launcher.supervise.process import ManagedProcess
 from launcher.supervise.runner import ModelRunner
+from launcher.testing.launched import wait_for
+from launcher.validate import load_source
 
-FAKE = (sys.executable, "-m", "launcher.bench.fake_engine")
+FAKE = (sys.executable, "-m", "launcher.testing.fake_engine")
 
 
 @dataclass

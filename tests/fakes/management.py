@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from launcher.gateway.manager import ModelManager
+from launcher.gateway.manage.manager import ModelManager
 from tests.fakes.harness import fake_plan
 from tests.unit.gguf_fixture import write_tiny_gguf
 
@@ -26,8 +26,8 @@ def make_manager(tmp_path: Path, models_dir: Path, delay: float = 0.0):
     bench.chmod(0o755)
 
     def spec_for(path, settings, template):
-        from launcher.config import validate_source
         from launcher.config.source import Source
+        from launcher.validate import validate_source
         doc = {"model": path, "engine": {"start_timeout": 20}, **settings}
         return validate_source(Source("<switch request>", doc)).config.models[0]
 

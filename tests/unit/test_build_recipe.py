@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from launcher.build.cache import build_key
-from launcher.build.recipe import (
+from launcher.toolchain.cache import build_key
+from launcher.toolchain.recipe import (
     BuildRequest,
     cann_graph_flag,
     has_fork_server,
@@ -99,8 +99,8 @@ def test_build_key_changes_with_inputs_not_with_paths(tmp_path):
 
 
 def test_smoke_test_names_sigill_when_the_server_crashes(tmp_path):
-    from launcher.build.smoke import smoke_test
     from launcher.errors import BuildError
+    from launcher.toolchain.smoke import smoke_test
     server = tmp_path / "llama-server"
     server.write_text("#!/bin/sh\necho 'ggml: tilezero'\nkill -ILL $$\n")
     server.chmod(0o755)

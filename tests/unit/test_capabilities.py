@@ -3,7 +3,6 @@ targets, and how KServe and OpenAI requests become a capability query and a targ
 import pytest
 
 from launcher.capabilities import Candidate, choose, matches, parse_query
-from launcher.config import load_source
 from launcher.errors import BadRequest, CapabilityNotFound, ConfigError, EngineUnavailable
 from launcher.gateway.registry import Registry, RemoteReplica, parse_registration
 from launcher.gateway.routing import Router, header_query, route_kserve
@@ -11,6 +10,7 @@ from launcher.plan.model import ModelPlan
 from launcher.supervise.deployment import Deployment
 from launcher.supervise.runner import Upstream
 from launcher.supervise.states import ModelState, ProcessState
+from launcher.validate import load_source
 
 LLAMA_70B = {"type": "chat", "model": "llama-70b"}   # the README's two capabilities
 EMBED = {"type": "embed"}

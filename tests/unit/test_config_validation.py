@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from launcher.config import load_source
 from launcher.config.model import EngineParams
 from launcher.config.schema import engine_keys, schema
 from launcher.errors import ConfigError
+from launcher.validate import load_source
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = sorted((ROOT / "tests" / "broken_configs").glob("*.yaml"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from prometheus_client import CollectorRegistry, generate_latest
 
-from launcher.gateway.device_metrics import DeviceCollector, DeviceTelemetry
+from launcher.gateway.console.devices import DeviceCollector, DeviceTelemetry
 from launcher.telemetry import device_readings, parse_npu_smi_info, parse_nvidia_smi_gpus
 from tests.fakes.harness import gateway
 

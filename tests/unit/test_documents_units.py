@@ -6,14 +6,14 @@ from pathlib import Path
 import pytest
 
 from launcher.binaries import Binaries
-from launcher.config import load_source
 from launcher.config.switch_names import UnknownSetting, to_settings
 from launcher.devices import parse_assumed
+from launcher.engines.flags import python_server_flags
 from launcher.errors import ConfigError
 from launcher.plan import Host, make_plan
-from launcher.plan.flags import python_server_flags
 from launcher.plan.render import to_shell
 from launcher.telemetry import parse_npu_smi_processes, parse_nvidia_smi_apps
+from launcher.validate import load_source
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -100,7 +100,7 @@ port: 8000
 
 
 def test_the_anyserve_documents_yaml_is_a_config(tmp_path):
-    from launcher.config import load_config
+    from launcher.validate import load_config
     path = tmp_path / "model.yaml"
     path.write_text(ANYSERVE_YAML)
     cfg = load_config(path, offline=True).config
@@ -113,7 +113,7 @@ def test_the_anyserve_documents_yaml_is_a_config(tmp_path):
 
 
 def test_anyserve_yaml_problems_name_the_documents_keys(tmp_path):
-    from launcher.config import load_config
+    from launcher.validate import load_config
     path = tmp_path / "model.yaml"
     path.write_text("model_path: m.gguf\nname: ''\nn_ctx: -5\ntemprature: 2\n")
     with pytest.raises(ConfigError) as err:
@@ -124,7 +124,7 @@ def test_anyserve_yaml_problems_name_the_documents_keys(tmp_path):
 
 
 def test_anyserve_yaml_takes_the_documents_defaults(tmp_path):
-    from launcher.config import load_config
+    from launcher.validate import load_config
     path = tmp_path / "model.yaml"
     path.write_text("model_path: m.gguf\n")
     m = load_config(path, offline=True).config.models[0]

@@ -5,7 +5,7 @@ import os
 import httpx
 import pytest
 
-from launcher.gateway.manager import ModelManager
+from launcher.gateway.manage.manager import ModelManager
 from launcher.gateway.proxy import Forwarder
 from tests.fakes.harness import gateway
 from tests.unit.test_multi_model import make_manager

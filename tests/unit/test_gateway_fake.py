@@ -8,7 +8,7 @@ import threading
 import httpx
 import pytest
 
-from launcher.bench.launched import wait_for
+from launcher.testing.launched import wait_for
 from tests.fakes.harness import gateway
 
 CHAT = {"model": "fake", "messages": [{"role": "user", "content": "hi"}]}

@@ -6,10 +6,10 @@ import threading
 import grpc
 import pytest
 
-from launcher.bench.launched import wait_for
-from launcher.gateway.kserve import grpc_predict_v2_pb2 as pb
-from launcher.gateway.kserve.service import Stub
 from launcher.net import free_ports
+from launcher.protocols.kserve import grpc_predict_v2_pb2 as pb
+from launcher.protocols.kserve.service import Stub
+from launcher.testing.launched import wait_for
 from tests.fakes.harness import gateway
 
 

@@ -7,8 +7,8 @@ import time
 
 import httpx
 
-from launcher.bench.launched import wait_for
-from launcher.gateway.envelopes import normalize_upstream_error
+from launcher.protocols.envelopes import normalize_upstream_error
+from launcher.testing.launched import wait_for
 from tests.fakes.harness import gateway
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}

@@ -1,7 +1,7 @@
 """Tier 1: the Llama Switch benchmark parameters map onto the pinned llama-bench's flags exactly."""
 import pytest
 
-from launcher.bench.llama_bench import (
+from launcher.engines.llama_bench import (
     PARAMS,
     BenchParams,
     bench_command,

@@ -5,7 +5,7 @@ import threading
 
 import httpx
 
-from launcher.bench.launched import wait_for
+from launcher.testing.launched import wait_for
 from tests.fakes.harness import gateway
 
 TWO = """models:

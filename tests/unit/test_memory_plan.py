@@ -6,14 +6,14 @@ import pytest
 from gguf import GGML_QUANT_SIZES
 from gguf import GGMLQuantizationType as T
 
-from launcher.config import load_source
 from launcher.devices import DeviceSet
 from launcher.gguf_info import Tensor
 from launcher.memory.estimate import MiB, Settings, estimate, kv_bytes_per_token, kv_cells, layer_kv, place_layers
-from launcher.memory.fit import fixes
 from launcher.memory.plan import plan_memory, settings_for
 from launcher.memory.shape import ModelShape
 from launcher.plan.layout import engine_groups
+from launcher.validate import load_source
+from launcher.validate.fixes import fixes
 
 
 def tensor(name, dims, kind=T.F16):

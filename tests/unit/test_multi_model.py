@@ -5,9 +5,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from launcher.bench.launched import wait_for
-from launcher.config import load_source
 from launcher.errors import ConfigError
+from launcher.testing.launched import wait_for
+from launcher.validate import load_source
 from tests.fakes.harness import gateway
 from tests.fakes.management import make_manager, models_folder
 

@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from launcher.config import load_source
+from launcher.config.hostfile import parse_hostfile
 from launcher.devices import parse_hccn_ip
 from launcher.errors import ConfigError, PlanError
-from launcher.mpi.hccl import rank_table
-from launcher.mpi.hostfile import parse_hostfile
 from launcher.plan import Host, make_plan
+from launcher.plan.hccl import rank_table
+from launcher.validate import load_source
 from tests.unit.test_plan_golden import BINARIES
 
 EP = "model: /m.gguf\nengine: {flavor: ascend-fork}\ndevices: {backend: cann, ids: [0, 1, 2, 3]}\n"

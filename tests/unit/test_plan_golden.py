@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from launcher.config import load_config
 from launcher.devices import parse_assumed
 from launcher.plan import Binaries, Host, make_plan
 from launcher.plan.render import to_shell
+from launcher.validate import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
@@ -73,7 +73,7 @@ def test_every_shipped_config_has_golden_plans_in_both_modes():
 
 
 def test_single_mode_without_ids_takes_one_card_of_eight():
-    from launcher.config import load_source
+    from launcher.validate import load_source
     text = "model: m.gguf\ndevices: {backend: cann}\nparallel: {mode: single}\nmain_gpu: 0\n"
     cfg = load_source(text, "x.yaml", offline=True, assume=parse_assumed("cann:8")).config
     [proc] = make_plan(cfg, parse_assumed("cann:8"), BINARIES, itertools.count(1), HOST).models[0].processes
@@ -123,7 +123,7 @@ def test_plan_json_lists_every_process(run_launch):
 
 
 def test_flags_the_binary_lacks_are_reported_not_dropped_silently():
-    from launcher.config import load_source
+    from launcher.validate import load_source
     cfg = load_source("model: m.gguf\nuse_mlock: true\nn_ctx: 64\n", "x.yaml", offline=True).config
     old_help = "  -c, --ctx-size N   size\n  --mlock   lock\n  --no-mmap  no\n"
     b = Binaries((("llama-server", "/old/llama-server"),), help_texts=(("/old/llama-server", old_help),))
@@ -135,8 +135,8 @@ def test_flags_the_binary_lacks_are_reported_not_dropped_silently():
 
 
 def test_layer_split_is_proportional_to_device_memory_when_known():
-    from launcher.config import load_source
     from launcher.devices import DeviceSet
+    from launcher.validate import load_source
     cfg = load_source("model: m.gguf\ndevices: {backend: cann, ids: [0, 1]}\nparallel: {mode: layer}\n", "x.yaml",
                       offline=True).config
     devices = DeviceSet("cann", (0, 1), (65536, 32768))

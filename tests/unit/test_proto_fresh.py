@@ -7,7 +7,7 @@ from pathlib import Path
 from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGE = Path("launcher/gateway/kserve")
+PACKAGE = Path("launcher/protocols/kserve")
 
 
 def test_generated_grpc_modules_are_not_stale(tmp_path):
@@ -24,7 +24,7 @@ def test_generated_grpc_modules_are_not_stale(tmp_path):
 def test_launcher_and_tritonclient_share_a_process():
     import tritonclient.grpc.service_pb2 as triton  # registers inference.* in the default pool
 
-    from launcher.gateway.kserve import grpc_predict_v2_pb2 as ours
+    from launcher.protocols.kserve import grpc_predict_v2_pb2 as ours
     request = triton.ModelInferRequest(model_name="m", id="x")
     request.inputs.add(name="prompt", datatype="BYTES", shape=[1]).contents.bytes_contents.append(b"hi")
     same = ours.ModelInferRequest.FromString(request.SerializeToString())  # the same wire

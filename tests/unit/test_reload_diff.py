@@ -1,6 +1,6 @@
 """Tier 1: what a config reload would do, decided purely from the old and the new config."""
-from launcher.config import load_source
 from launcher.reload import diff
+from launcher.validate import load_source
 
 BASE = """port: 8080
 engine: {start_timeout: 30}

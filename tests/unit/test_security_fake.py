@@ -15,9 +15,9 @@ import pytest
 from fastapi import routing
 from starlette.routing import Mount
 
-from launcher.gateway.kserve import service
 from launcher.plan.planner import LOOPBACK
 from launcher.plan.render import to_json, to_shell
+from launcher.protocols.kserve import service
 from tests.fakes.harness import free_ports, gateway
 from tests.fakes.management import make_manager, models_folder
 from tests.unit.test_plan_golden import CASES, PLAN_CONFIGS, ROOT, assumed, plan_of

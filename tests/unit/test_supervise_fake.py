@@ -6,12 +6,12 @@ import signal
 import httpx
 import pytest
 
-from launcher.bench.launched import wait_for
-from launcher.config import load_source
 from launcher.errors import StartError
 from launcher.net import free_ports
 from launcher.plan.model import ProcessSpec
 from launcher.supervise.process import ManagedProcess
+from launcher.testing.launched import wait_for
+from launcher.validate import load_source
 from tests.fakes.harness import FAKE, config_text, fake_deployment, fake_plan, gateway
 
 CHAT = {"model": "fake", "messages": [{"role": "user", "content": "hi"}]}

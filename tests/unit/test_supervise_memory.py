@@ -4,13 +4,13 @@ import asyncio
 
 import pytest
 
-from launcher.config import load_source
 from launcher.errors import ModelsBusy
 from launcher.gateway.pool import ModelPool
 from launcher.supervise.deployment import Deployment
 from launcher.supervise.events import EventKind
 from launcher.supervise.states import ModelState
-from tests.fakes.memory_process import MemoryProcesses, memory_plan
+from launcher.testing.memory_process import MemoryProcesses, memory_plan
+from launcher.validate import load_source
 
 
 def spec(name: str, extra: str = ""):

@@ -6,8 +6,8 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from launcher.gateway.kserve import grpc_predict_v2_pb2 as pb
-from launcher.gateway.kserve.wire import json_request, proto_request, proto_response
+from launcher.protocols.kserve import grpc_predict_v2_pb2 as pb
+from launcher.protocols.kserve.wire import json_request, proto_request, proto_response
 from launcher.worker import App, Context, ModelInferRequest, ModelInferResponse, ModelStreamInferResponse
 from launcher.worker.messages import as_response, response_to_rest
 from launcher.worker.server import create_worker_app

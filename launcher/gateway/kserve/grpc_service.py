@@ -15,19 +15,20 @@ import logging
 import grpc
 
 from ...errors import APIError, BadRequest, NotFound
+from ...protocols.kserve import grpc_predict_v2_pb2 as pb
+from ...protocols.kserve import inputs as kserve_inputs
+from ...protocols.kserve.service import SERVICE, add_to_server
+from ...protocols.kserve.tensors import CONTENTS, encode_raw, grpc_inputs, grpc_parameters
+from ...protocols.kserve.wire import json_request, proto_response, set_parameters
 from ...supervise.states import ModelState
 from ..auth import key_ok, presented_key
 from ..deps import GatewayState
 from ..dispatch import Dispatch
 from ..routing import Route, route_kserve
 from . import generation
-from . import grpc_predict_v2_pb2 as pb
 from .metadata import EXTENSIONS, PLATFORM, launcher_version
 from .relay import RelayError, error_message, relay, relay_headers, relay_stream
 from .rest import VERSION
-from .service import SERVICE, add_to_server
-from .tensors import CONTENTS, encode_raw, grpc_inputs, grpc_parameters
-from .wire import json_request, proto_response, set_parameters
 
 log = logging.getLogger("launcher.grpc")
 PUBLIC = {f"/{SERVICE}/ServerLive", f"/{SERVICE}/ServerReady"}
@@ -75,9 +76,9 @@ class InferenceService:
         if chosen.kind != "model":  # a worker's tensors are its handlers' business
             return pb.ModelMetadataResponse(name=request.name, versions=[VERSION], platform="launcher.worker")
         meta = pb.ModelMetadataResponse(name=chosen.target.name, versions=[VERSION], platform=PLATFORM)
-        for i in generation.INPUTS:
+        for i in kserve_inputs.INPUTS:
             meta.inputs.add(name=i.name, datatype=i.datatype, shape=list(i.shape))
-        for name, datatype in generation.OUTPUTS:
+        for name, datatype in kserve_inputs.OUTPUTS:
             meta.outputs.add(name=name, datatype=datatype, shape=[-1])
         return meta
 

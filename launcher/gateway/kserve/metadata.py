@@ -1,10 +1,10 @@
 """What KServe clients ask before they infer: the server's name, version and extensions, and each
-model's inputs and outputs (from the one input table in generation.py)."""
+model's inputs and outputs (from the one input table, protocols/kserve/inputs.py)."""
 from __future__ import annotations
 
 from importlib import metadata
 
-from .generation import INPUTS, OUTPUTS
+from ...protocols.kserve.inputs import INPUTS, OUTPUTS
 
 # Extensions of the protocol launcher implements (Triton's names).
 EXTENSIONS = ("binary_tensor_data", "parameters", "generate")

@@ -13,12 +13,12 @@ from typing import AsyncIterator, Mapping
 import httpx
 
 from ...errors import APIError
+from ...protocols.kserve.rest_body import BINARY_HEADER
 from ..deps import GatewayState
 from ..dispatch import Dispatch
 from ..proxy import RETRYABLE
 from ..routing import FORWARDED_HEADER, QUERY_HEADER, Route
 
-BINARY_HEADER = "inference-header-content-length"
 PASSED = ("content-type", "authorization", "x-api-key", BINARY_HEADER)  # a replica checks the caller's key
 
 

@@ -11,18 +11,20 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from ...errors import APIError, BadRequest, EngineUnavailable, NotFound
+from ...protocols.kserve import inputs as kserve_inputs
+from ...protocols.kserve.rest_body import BINARY_HEADER, read_request
+from ...protocols.kserve.tensors import rest_inputs, rest_output
+from ...protocols.sse import EventStream, until_done_or_disconnected
 from ...supervise.runner import ModelRunner
 from ...supervise.states import ModelState
 from .. import api_docs as docs
 from ..deps import require_key, state
 from ..dispatch import Dispatch
-from ..proxy import EventStream, until_done_or_disconnected
 from ..registry import RemoteReplica
 from ..routing import Route, route_kserve
 from . import generation
 from .metadata import model_metadata, server_metadata
-from .relay import BINARY_HEADER, RelayError, error_message, relay, relay_headers, relay_stream
-from .tensors import rest_inputs, rest_output
+from .relay import RelayError, error_message, relay, relay_headers, relay_stream
 
 router = APIRouter(prefix="/v2")
 KEY = {"dependencies": [Depends(require_key)]}
@@ -111,38 +113,17 @@ async def model_ready(request: Request, name: str, version: str | None = None):
     return {"name": name if isinstance(runner, RemoteReplica) or runner.is_worker else runner.name, "ready": True}
 
 
-async def read_request(request: Request) -> tuple[dict, bytes]:
-    """The JSON part and the binary part (binary tensor data extension) of a request."""
-    raw = await request.body()
-    header = request.headers.get(BINARY_HEADER)
-    cut = len(raw)
-    if header is not None:
-        if not header.isdigit() or int(header) > len(raw):
-            raise BadRequest(f"{BINARY_HEADER} {header!r} does not fit the request body")
-        cut = int(header)
-    try:
-        body = json.loads(raw[:cut])
-    except ValueError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise BadRequest("request body must be a JSON object")
-    for key, kind, what in (("parameters", dict, "an object"), ("outputs", list, "a list"), ("id", str, "a string")):
-        if key in body and not isinstance(body[key], kind):
-            raise BadRequest(f"`{key}` must be {what}", param=key)
-    return body, raw[cut:]
-
-
 def _requested_outputs(body: dict) -> dict[str, bool]:
     """Output name -> binary?, for the outputs the request names (all of them when it names none)."""
     binary_all = bool((body.get("parameters") or {}).get("binary_data_output"))
     asked = body.get("outputs")
     if not asked:
-        return {name: binary_all for name, _ in generation.OUTPUTS}
+        return {name: binary_all for name, _ in kserve_inputs.OUTPUTS}
     out = {}
     if not isinstance(asked, list):
         raise BadRequest("`outputs` must be a list of {name, parameters}", param="outputs")
     for o in asked:
-        if not isinstance(o, dict) or not isinstance(o.get("name"), str) or o["name"] not in dict(generation.OUTPUTS):
+        if not isinstance(o, dict) or not isinstance(o.get("name"), str) or o["name"] not in dict(kserve_inputs.OUTPUTS):
             raise BadRequest(f"unknown output {o!r}; outputs are text_output, finish_reason", param="outputs")
         params = o.get("parameters") or {}
         if not isinstance(params, dict):

@@ -1,0 +1,1 @@
+"""The discovery front: /register, /registry and /route, and registering with another gateway."""

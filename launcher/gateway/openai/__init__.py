@@ -1,0 +1,1 @@
+"""The OpenAI API front: /v1 chat, completions, embeddings, models."""

@@ -1,0 +1,66 @@
+"""The plan on this machine: its devices, binaries, free ports, folders and user handed to the pure planner,
+and each model's memory plan read from its GGUF header."""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from ..binaries import Binaries, resolve_binaries
+from ..config.model import Config, ModelSpec
+from ..devices import DeviceSet, host_memory_mib, lookup, read_device_ips
+from ..errors import PlanError
+from ..memory.plan import MemoryPlan, plan_memory
+from ..memory.shape import ModelShape
+from ..models.embedded import model_file
+from ..net import free_ports
+from ..paths import cache_dir, models_dir
+from .layout import engine_groups
+from .model import Plan
+from .planner import Host, make_plan
+
+
+def host_here(run_name: str) -> Host:
+    """This machine, with plan files under the cache's run/<run_name>."""
+    return Host(cpu_count=os.cpu_count() or 1, is_root=os.geteuid() == 0,
+                run_dir=str(cache_dir() / "run" / run_name), models_dir=str(models_dir()))
+
+
+def plan_for_here(config: Config, assumed: DeviceSet | None = None, binaries: Binaries | None = None,
+                  offline: bool = False) -> Plan:
+    """The plan on this machine; `offline` plans for another one (devices as the config lists them)."""
+    devices = lookup(assumed, offline)
+    host = host_here(Path(config.file).stem)
+    unlisted = [m for m in config.models if m.parallel.hccl and not m.parallel.hccl.device_ips]
+    if unlisted and not offline:  # the rank table's addresses, read off this host's NPUs
+        ids = tuple(sorted({i for m in unlisted for i in (m.devices.ids or devices("cann").ids)}))
+        host = replace(host, device_ips=read_device_ips(ids))
+    plan = make_plan(config, devices, binaries or resolve_binaries(config), free_ports(), host)
+    host_mib = None if assumed or offline else host_memory_mib()  # another machine's RAM is not known
+    return replace(plan, models=tuple(replace(m, memory=memory_plan(spec, devices(spec.devices.backend), host_mib))
+                                      for m, spec in zip(plan.models, config.models)))
+
+
+def shape_of(spec: ModelSpec) -> ModelShape | None:
+    """The model's header, when its file is here and readable (embedded: once assembled)."""
+    try:
+        return ModelShape.from_file(model_file(spec, models_dir()))
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def memory_plan(spec: ModelSpec, devices: DeviceSet | None, host_mib: int | None = None,
+                shape: ModelShape | None = None) -> MemoryPlan | None:
+    """The model's memory plan on these devices, or None when its header or its devices are not known."""
+    shape = shape or shape_of(spec)
+    if shape is None:
+        return None
+    if devices is None:
+        devices = DeviceSet(spec.devices.backend)
+    try:
+        groups = engine_groups(spec, devices)
+        return plan_memory(spec, shape, groups, devices.memory_of, host_mib)
+    except PlanError:
+        return None
+    except (KeyError, ValueError, IndexError, ZeroDivisionError):  # a header this estimator does not know
+        return None

@@ -1,0 +1,1 @@
+"""KServe v2: tensors in their REST, binary and gRPC forms, and the GRPCInferenceService table."""
