@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Awaitable, Callable
 
+import grpc
 import httpx
 
 from ..errors import LauncherError
@@ -57,7 +58,6 @@ def rest_echo(url: str, headers: dict | None = None) -> Calls:
 
 
 def grpc_echo(target: str) -> Calls:
-    import grpc
     request = proto_request("echo", {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1],
                                                  "contents": {"bytes_contents": ["aGVsbG8="]}}]})
 

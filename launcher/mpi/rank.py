@@ -93,9 +93,8 @@ class Role:
 
 def handshake(job: RankJob) -> Role:
     """Collective part every rank runs: roles, addresses, per-rank argv and devices."""
-    from mpi4py import (
-        MPI,  # initialises MPI: only on a rank, never in launcher's own process
-    )
+    # Importing mpi4py initialises MPI: only on a rank, never in launcher's own process.
+    from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()

@@ -16,6 +16,7 @@ import logging
 import queue
 from concurrent.futures import ThreadPoolExecutor
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -124,8 +125,6 @@ def create_worker_app(app: App, name: str, call, threads: int = 4) -> FastAPI:
 def serve_app(app: App, port: int = 8000, host: str = "127.0.0.1", threads: int = 4) -> None:
     """Serve one App alone, KServe v2 over REST on `port` (blocks). Under launch (`launch run module:app`,
     or a config's `workers:`) it gets gRPC, keys, metrics, restarts and `context.call`."""
-    import uvicorn
-
     uvicorn.run(create_worker_app(app, "app", gateway_call, threads), host=host, port=port, log_level="info")
 
 
