@@ -13,7 +13,6 @@ from typing import ClassVar, NamedTuple, Protocol
 from ..config.inherit import ModelView
 from ..config.model import ModelSpec
 from ..config.problems import Problem
-from ..devices import VISIBLE_ENV
 
 LOOPBACK = "127.0.0.1"  # engines listen here at an internal port; only the gateway is public
 
@@ -83,7 +82,3 @@ class EngineKind:
         """Problems only this kind has with a model's section of the document."""
         return []
 
-
-def visible_env(backend: str, group: tuple[int, ...]) -> list[tuple[str, str]]:
-    """The runtime's own device-visibility variable (ASCEND_RT_VISIBLE_DEVICES, CUDA_VISIBLE_DEVICES)."""
-    return [(VISIBLE_ENV[backend], ",".join(map(str, group)))] if backend in VISIBLE_ENV else []

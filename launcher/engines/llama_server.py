@@ -49,24 +49,25 @@ class LlamaServer(EngineKind):
 class AscendForkServer(LlamaServer):
     """The fork's llama-server reads the guide's keys from its own YAML (`llama-server --config X`)."""
 
+    def config_path(self, spec: ModelSpec, slot: Slot) -> str:
+        return f"{slot.run_dir}/{spec.name}-{slot.index}.fork.yaml"
+
     def launch(self, spec: ModelSpec, slot: Slot, programs: Programs) -> Launch:
-        path = f"{slot.run_dir}/{spec.name}-{slot.index}.fork.yaml"
+        path = self.config_path(spec, slot)
         argv = (self.server(spec, programs), "--config", path) + spec.engine.extra_args
         return Launch(argv, files=(EngineFile(FORK_CONFIG, path, fork_config(spec, slot.model_path, slot.port)),))
 
 
-class AscendMpiServer(LlamaServer):
-    """`mpirun -np N llama-mpi-server --config X`: rank 0 serves HTTP, the others follow its batches."""
+class AscendMpiServer(AscendForkServer):
+    """`mpirun -np N llama-mpi-server --config X`: rank 0 serves HTTP, the others follow its batches. Its
+    launch is the program every rank runs; the planner wraps it in mpirun."""
     programs = (MPI_SERVER,)
 
     def server(self, spec: ModelSpec, programs: Programs) -> str:
         return spec.engine.binary or programs.tool(MPI_SERVER)
 
-    def launch(self, spec: ModelSpec, slot: Slot, programs: Programs) -> Launch:
-        """The program every rank runs (the planner wraps it in mpirun)."""
-        path = f"{slot.run_dir}/{spec.name}.fork.yaml"
-        argv = (self.server(spec, programs), "--config", path) + spec.engine.extra_args
-        return Launch(argv, files=(EngineFile(FORK_CONFIG, path, fork_config(spec, slot.model_path, slot.port)),))
+    def config_path(self, spec: ModelSpec, slot: Slot) -> str:
+        return f"{slot.run_dir}/{spec.name}.fork.yaml"
 
 
 def fork_config(spec: ModelSpec, model_path: str, port: int) -> str:

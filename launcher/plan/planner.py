@@ -16,7 +16,7 @@ from ..binaries import Binaries
 from ..config.hostfile import from_pairs
 from ..config.model import Config, ModelSpec
 from ..devices import VISIBLE_ENV, DeviceSet
-from ..engines import LOOPBACK, RPC_SERVER_KIND, AscendMpiServer, LlamaServer, Slot, engine_for
+from ..engines import LOOPBACK, RPC_SERVER_KIND, LlamaServer, Slot, engine_for
 from ..errors import PlanError
 from ..models.embedded import model_file
 from .hccl import hccl_env, rank_table
@@ -205,7 +205,8 @@ def _hccl_servers(spec: ModelSpec, ids: tuple[int, ...], host: Host) -> list[tup
 def _ep_tp(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int, host: Host) -> ModelPlan:
     # Every rank sees the job's devices and takes the one of its local rank (the fork's and MindIE's way).
     exported = _base_env(spec, ids, None)
-    launch = AscendMpiServer().launch(spec, Slot(0, ids, port, _model_path(spec, host), host.run_dir), binaries)
+    # the fork's llama-mpi-server (the config checks refuse ep_tp with any other engine)
+    launch = engine_for(spec).launch(spec, Slot(0, ids, port, _model_path(spec, host), host.run_dir), binaries)
     program, server = list(launch.argv), launch.argv[0]
     files = [PlanFile(*f) for f in launch.files]
     if spec.parallel.hccl is not None:
@@ -235,7 +236,8 @@ def _rpc(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int, h
     extra = ["--rpc", ",".join(endpoints)]
     if spec.params.n_gpu_layers is None:
         extra += ["--n-gpu-layers", "all"]  # without offload nothing goes to the RPC devices
-    rank0_engine = LlamaServer()  # upstream: the config checks refuse rpc with another kind or flavor
+    # Rank 0 takes --rpc on its command line: llama-server's flags whatever the flavor (the fork's YAML has no --rpc).
+    rank0_engine = LlamaServer()
     launch = rank0_engine.launch(spec, Slot(0, ids[:1], port, _model_path(spec, host), host.run_dir, tuple(extra)),
                                  binaries)
     argv0, issues = launch.argv, launch.issues
