@@ -5,11 +5,13 @@ Detection asks the vendor tools (`npu-smi`, `nvidia-smi`) and honours the
 """
 from __future__ import annotations
 
+import glob
 import os
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from typing import Mapping
 
 from .errors import LauncherError
 from .units import size_mib
@@ -18,6 +20,8 @@ BACKENDS = ("cpu", "cann", "cuda")
 VISIBLE_ENV = {"cann": "ASCEND_RT_VISIBLE_DEVICES", "cuda": "CUDA_VISIBLE_DEVICES"}
 # llama.cpp names devices CANN0.. / CUDA0.. after the visible-devices renumbering.
 DEVICE_PREFIX = {"cann": "CANN", "cuda": "CUDA"}
+TOOLKIT_ENV = ("ASCEND_TOOLKIT_HOME", "ASCEND_HOME_PATH")  # what CANN's set_env.sh exports
+DAVINCI = "/dev/davinci[0-9]*"                              # the Ascend driver's device nodes
 
 
 @dataclass(frozen=True)
@@ -49,15 +53,66 @@ def parse_assumed(text: str) -> DeviceSet:
 
 
 def lookup(assume: DeviceSet | None = None, offline: bool = False):
-    """backend -> DeviceSet: the assumed set, else what this machine shows (asked once per backend),
-    or None when offline (device checks are skipped)."""
+    """backend -> DeviceSet: the assumed set (narrowed by an exported *_VISIBLE_DEVICES, as the runtime
+    would), else what this machine shows (asked once per backend), or None when offline (no device checks)."""
     seen: dict[str, DeviceSet | None] = {}
 
     def get(backend: str) -> DeviceSet | None:
         if backend not in seen:
-            seen[backend] = assume if assume is not None else (None if offline else detect(backend))
+            seen[backend] = visible_only(assume) if assume is not None else (None if offline else detect(backend))
         return seen[backend]
     return get
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """The backend of models whose config names none, and why."""
+    backend: str
+    reason: str
+
+
+def machine_backend(assume: DeviceSet | None = None, offline: bool = False,
+                    env: Mapping[str, str] | None = None) -> BackendChoice:
+    """CANN when the host shows Ascend (npu-smi lists NPUs, /dev/davinci* nodes, CANN's set_env.sh was sourced,
+    ASCEND_RT_VISIBLE_DEVICES is exported); CUDA when nvidia-smi lists GPUs; else CPU."""
+    env = os.environ if env is None else env
+    if assume is not None:
+        return BackendChoice(assume.backend, f"--assume-devices {assume.backend}"
+                             + (f":{len(assume.ids)}" if assume.ids else ""))
+    if offline:
+        return BackendChoice("cpu", "--offline without --assume-devices: the target machine is unknown")
+    npus = _query_cann()
+    if npus:
+        return BackendChoice("cann", f"npu-smi lists {len(npus)} NPU(s)")
+    nodes = sorted(glob.glob(DAVINCI))
+    if nodes:
+        return BackendChoice("cann", f"{nodes[0]} exists (the Ascend driver)")
+    for name in TOOLKIT_ENV + (VISIBLE_ENV["cann"],):
+        if env.get(name):
+            return BackendChoice("cann", f"{name}={env[name]} is exported")
+    gpus = _query_cuda()
+    if gpus:
+        return BackendChoice("cuda", f"nvidia-smi lists {len(gpus)} GPU(s)")
+    return BackendChoice("cpu", "no Ascend NPU (npu-smi, /dev/davinci*, CANN environment) and no NVIDIA GPU "
+                                "(nvidia-smi) here")
+
+
+def exported_visible(backend: str, env: Mapping[str, str] | None = None) -> tuple[int, ...] | None:
+    """The ids of `*_VISIBLE_DEVICES` when the user exported it (host numbering), else None."""
+    env = os.environ if env is None else env
+    text = env.get(VISIBLE_ENV.get(backend, ""), "")
+    if not text.strip():
+        return None
+    return tuple(int(x) for x in text.split(",") if x.strip().isdigit())
+
+
+def visible_only(devices: DeviceSet) -> DeviceSet:
+    allowed = exported_visible(devices.backend)
+    if allowed is None or not devices.ids:
+        return devices
+    keep = [k for k, i in enumerate(devices.ids) if i in allowed]
+    mem = tuple(devices.memory_mib[k] for k in keep) if devices.memory_mib else ()
+    return DeviceSet(devices.backend, tuple(devices.ids[k] for k in keep), mem, devices.assumed)
 
 
 def detect(backend: str) -> DeviceSet:
@@ -65,11 +120,7 @@ def detect(backend: str) -> DeviceSet:
     if backend == "cpu":
         return DeviceSet("cpu")
     found = _query_cann() if backend == "cann" else _query_cuda()
-    visible = os.environ.get(VISIBLE_ENV[backend])
-    if visible is not None and visible.strip():
-        allowed = [int(x) for x in visible.split(",") if x.strip().isdigit()]
-        found = [(i, m) for i, m in found if i in allowed]
-    return DeviceSet(backend, tuple(i for i, _ in found), tuple(m for _, m in found))
+    return visible_only(DeviceSet(backend, tuple(i for i, _ in found), tuple(m for _, m in found)))
 
 
 def _query_cuda() -> list[tuple[int, int]]:

@@ -33,6 +33,10 @@ def register(sub) -> None:
     device_args(p)
     p.set_defaults(func=plan)
 
+    d = sub.add_parser("doctor", help="check this host (NPUs, CANN, driver, MPI, compiler, build) and a config on it")
+    d.add_argument("--config", dest="config_opt", help="also check this config on this host")
+    d.set_defaults(func=doctor)
+
     s = sub.add_parser("schema", help="print the config JSON Schema")
     s.set_defaults(func=lambda args: print(json.dumps(schema(), indent=1)) or 0)
 
@@ -74,3 +78,10 @@ def plan(args) -> int:
     the_plan = plan_for_here(result.config, assumed=assumed, offline=args.offline)
     print(to_json(the_plan) if args.json else to_shell(the_plan), end="" if not args.json else "\n")
     return 0
+
+
+def doctor(args) -> int:
+    from ..doctor import examine, exit_code, render  # only this command reads the host's tools
+    title, findings = examine(args.config_opt)
+    print(render(title, findings), end="")
+    return exit_code(findings)

@@ -70,6 +70,7 @@ class Devices:
     backend: str = "cpu"
     ids: tuple[int, ...] | None = None  # None: every visible device
     memory: int | None = None           # MiB of each device, when given (else detected)
+    chosen_by: str = ""                 # why, when the machine chose the backend (the config names none)
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,7 @@ class ModelSpec:
     preload: bool = True       # start with launcher; else load on first request
     ttl: float | None = None   # unload after this many idle seconds
     extra_capabilities: tuple[tuple[tuple[str, Any], ...], ...] = ()  # from YAML, as sorted pairs
+    machine_notes: tuple[str, ...] = ()  # what the machine decided for a guide-style config, and why
 
     @property
     def capabilities(self) -> list[dict]:

@@ -31,6 +31,7 @@ class Source:
     problems: list = field(default_factory=list)
     from_env: dict = field(default_factory=dict)  # Path_ -> environment variable a default came from
     renamed: dict = field(default_factory=dict)   # Path_ -> how the file wrote it (another format's key)
+    from_machine: dict = field(default_factory=dict)  # Path_ -> why launcher filled it in from the machine
 
     def where(self, path: Path_) -> tuple[int, int]:
         """Line of `path`, or of its nearest ancestor that has one."""
@@ -49,6 +50,9 @@ class Source:
         for key, name in self.from_env.items():
             if tuple(path)[:len(key)] == key:
                 message += f" (from the environment variable {name})"
+        for key, why in self.from_machine.items():
+            if tuple(path)[:len(key)] == key:
+                message += f" (launcher's choice on this machine: {why})"
         return Problem(self.file, line, col, tuple(path), message, value, hint, warning)
 
 

@@ -126,6 +126,7 @@ class Plan:
     models: tuple[ModelPlan, ...]
     origins: tuple = ()   # env_defaults.Origin of every setting the Llama Switch .env names can give
     workers: tuple[ModelPlan, ...] = ()   # Python workers (mode "worker")
+    backends: tuple[tuple[str, str], ...] = ()  # (backend, why) of the models, each once
 
     def to_dict(self) -> dict:
         return asdict(self)

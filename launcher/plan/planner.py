@@ -49,8 +49,10 @@ def make_plan(config: Config, devices, binaries: Binaries, ports: Iterator[int],
     pick = devices if callable(devices) else (lambda backend: devices)
     models = tuple(plan_model(spec, pick(spec.devices.backend), binaries, ports, host) for spec in config.models)
     workers = tuple(plan_worker(w, pick(w.devices.backend), binaries, ports, config.gateway) for w in config.workers)
+    backends = tuple(dict.fromkeys((s.devices.backend, s.devices.chosen_by or "the config names it")
+                                   for s in config.models))
     return Plan(config.file, config.gateway.host, config.gateway.port, models, config.origins + binaries.origins,
-                workers)
+                workers, backends)
 
 
 def plan_model(spec: ModelSpec, devices: DeviceSet | None, binaries: Binaries, ports: Iterator[int],
@@ -77,7 +79,7 @@ def plan_model(spec: ModelSpec, devices: DeviceSet | None, binaries: Binaries, p
                 "them, not checked" + ("; tensor_split is equal because device memory is unknown"
                                        if mode == "layer" and spec.params.tensor_split is None else ""))
         plan = replace(plan, notes=(note,) + plan.notes)
-    return replace(plan, capabilities=tuple(spec.capabilities))
+    return replace(plan, capabilities=tuple(spec.capabilities), notes=spec.machine_notes + plan.notes)
 
 
 def _model_path(spec: ModelSpec, host: Host) -> str:

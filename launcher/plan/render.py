@@ -38,8 +38,8 @@ def memory_table(mem) -> list[str]:
 
 
 def to_shell(plan: Plan) -> str:
-    out = [f"# plan for {plan.config_file}",
-           f"# gateway: http://{plan.gateway_host}:{plan.gateway_port}/v1 (runs inside launch)"]
+    out = [f"# plan for {plan.config_file}"] + [f"# backend: {b} ({why})" for b, why in plan.backends] + \
+        [f"# gateway: http://{plan.gateway_host}:{plan.gateway_port}/v1 (runs inside launch)"]
     if any(o.source == "the environment" for o in plan.origins):  # a Llama Switch .env is in use: say it all
         out.append("# settings of the Llama Switch .env names (the config overrides the environment):")
         out += [f"#   {o.env_name:<18} {o.setting:<13} {o.value}  <- {o.source}" for o in plan.origins]

@@ -26,10 +26,11 @@ from ..config.model import Config, ModelSpec
 from ..config.problems import Problem
 from ..config.schema import check as schema_check
 from ..config.source import Source, load_file, load_text
-from ..devices import DeviceSet, host_memory_mib, lookup
+from ..devices import DeviceSet, host_memory_mib, lookup, machine_backend
 from ..engines import LlamaServer, kind_named, kind_names
 from ..errors import ConfigError
 from .anyserve import from_anyserve, is_anyserve
+from .guide import apply_machine_defaults
 from .machine import machine_checks
 from .memory import memory_problems
 
@@ -60,21 +61,32 @@ def validate_source(src: Source, *, offline: bool = False, assume: DeviceSet | N
     problems = list(src.problems)
     origins = apply_env_defaults(src, os.environ if env is None else env)
     devices_for = lookup(assume, offline)
+    decided: dict = {}
     if src.data is not None:
         if not isinstance(src.data, dict):
             problems.append(src.problem((), "the config must be a mapping of keys to values",
                                         value=type(src.data).__name__))
         else:
+            found, decided = apply_machine_defaults(src, machine_backend(assume, offline, env), devices_for)
+            problems += found
             problems += schema_check(src, kind_names())
             problems += document_checks(src)
             problems += engine_checks(src)
             problems += machine_checks(src, base_dir(src), devices_for, offline)
     _stop_on_errors(problems)
-    config = replace(to_config(src), origins=tuple(origins))
+    config = with_machine_notes(replace(to_config(src), origins=tuple(origins)), decided)
     if not offline:  # last: it weighs the typed settings against the model's header and the devices' sizes
         problems += memory_problems(src, config, devices_for, host_memory_mib())
         _stop_on_errors(problems)
     return LoadResult(config, tuple(p for p in problems if p.warning))
+
+
+def with_machine_notes(config: Config, decided: dict) -> Config:
+    """The typed models with what the machine decided for them (guide.py)."""
+    models = tuple(replace(m, devices=replace(m.devices, chosen_by=decided[i].backend_reason),
+                           machine_notes=decided[i].notes) if i in decided else m
+                   for i, m in enumerate(config.models))
+    return replace(config, models=models)
 
 
 def engine_checks(src: Source) -> list[Problem]:

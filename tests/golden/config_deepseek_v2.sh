@@ -1,4 +1,5 @@
 # plan for <repo>/configs/config_deepseek_v2.yaml
+# backend: cann (the config names it)
 # gateway: http://127.0.0.1:8080/v1 (runs inside launch)
 
 # model 'deepseek-v2' (accepted names: deepseek-v2, DeepSeek-V2-Chat-Q4_0.gguf, DeepSeek-V2-Chat-Q4_0), mode layer

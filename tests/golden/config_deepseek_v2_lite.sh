@@ -1,4 +1,5 @@
 # plan for <repo>/configs/config_deepseek_v2_lite.yaml
+# backend: cann (the config names it)
 # gateway: http://127.0.0.1:8080/v1 (runs inside launch)
 
 # model 'deepseek-v2-lite' (accepted names: deepseek-v2-lite, DeepSeek-V2-Lite-Chat-Q8_0.gguf, DeepSeek-V2-Lite-Chat-Q8_0), mode single

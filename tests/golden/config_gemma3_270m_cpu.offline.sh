@@ -1,4 +1,5 @@
 # plan for <repo>/configs/config_gemma3_270m_cpu.yaml
+# backend: cpu (the config names it)
 # gateway: http://127.0.0.1:8080/v1 (runs inside launch)
 
 # model 'gemma3-270m' (accepted names: gemma3-270m), mode single

@@ -1,4 +1,5 @@
 # plan for <repo>/tests/plan_configs/replicas_cpu_2.yaml
+# backend: cpu (--assume-devices cpu)
 # gateway: http://127.0.0.1:8080/v1 (runs inside launch)
 
 # model 'gemma' (accepted names: gemma), mode replicas

@@ -1,4 +1,5 @@
 # plan for <repo>/tests/plan_configs/rpc_2hosts.yaml
+# backend: cann (the config names it)
 # gateway: http://127.0.0.1:8080/v1 (runs inside launch)
 
 # model 'qwen2-7b' (accepted names: qwen2-7b, Qwen2-7B-Instruct-Q8_0.gguf, Qwen2-7B-Instruct-Q8_0), mode rpc

@@ -1,4 +1,5 @@
 # plan for <repo>/tests/plan_configs/workers_npu.yaml
+# backend: cann (the config names it)
 # gateway: http://127.0.0.1:8080/v1 (runs inside launch)
 
 # model 'qwen' (accepted names: qwen, qwen2.5-7b-q8_0.gguf, qwen2.5-7b-q8_0), mode single
