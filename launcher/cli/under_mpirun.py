@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from pathlib import Path
 
 from ..config.model import Config
 from ..errors import PlanError
@@ -27,7 +28,9 @@ def serve_under_mpirun(config: Config, world: tuple[int, int]) -> int:
         raise PlanError(f"mpirun started {size} ranks but parallel.ranks is {spec.parallel.ranks}")
     ensure_models(config)
     binaries = prepare_binaries(config, quiet=rank != 0)
-    model = plan_for_here(config, binaries=binaries).models[0]
+    # Each rank plans on its own (its own free port for the engine): its files go to a folder of its own, or
+    # ranks on one host would overwrite each other's fork YAML and rank 0's engine could listen elsewhere.
+    model = plan_for_here(config, binaries=binaries, run_name=f"{Path(config.file).stem}.rank{rank}").models[0]
     write_plan_files(model)
     job, mpirun = model.job, model.processes[0]
     if job is None:

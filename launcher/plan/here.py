@@ -27,10 +27,11 @@ def host_here(run_name: str) -> Host:
 
 
 def plan_for_here(config: Config, assumed: DeviceSet | None = None, binaries: Binaries | None = None,
-                  offline: bool = False) -> Plan:
-    """The plan on this machine; `offline` plans for another one (devices as the config lists them)."""
+                  offline: bool = False, run_name: str | None = None) -> Plan:
+    """The plan on this machine; `offline` plans for another one (devices as the config lists them).
+    `run_name` names the folder of its files (default: the config's stem)."""
     devices = lookup(assumed, offline)
-    host = host_here(Path(config.file).stem)
+    host = host_here(run_name or Path(config.file).stem)
     unlisted = [m for m in config.models if m.parallel.hccl and not m.parallel.hccl.device_ips]
     if unlisted and not offline:  # the rank table's addresses, read off this host's NPUs
         ids = tuple(sorted({i for m in unlisted for i in (m.devices.ids or devices("cann").ids)}))

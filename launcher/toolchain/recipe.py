@@ -108,6 +108,11 @@ def preflight(req: BuildRequest, env: dict[str, str], which) -> list[str]:
                             "then build again. CANN 8.0.RC2 or newer is required.")
         elif not Path(home).is_dir():
             problems.append(f"ASCEND_TOOLKIT_HOME={home} does not exist: source the set_env.sh of an installed CANN")
+        elif not (Path(home) / "include" / "acl" / "acl.h").is_file():
+            problems.append(f"the CANN toolkit at {home} has no include/acl/acl.h: its development part (headers, "
+                            "the AscendC compiler) is missing, so llama.cpp's CANN backend cannot be compiled here. "
+                            "Install the full Ascend-cann-toolkit package, or point LLAMA_SERVER_PATH (or "
+                            "engine.binary) at an already built CANN llama-server")
         if not req.soc_type and which("npu-smi") is None:
             problems.append("cannot detect the Ascend SoC: npu-smi is not on PATH. Set build.soc_type "
                             "(e.g. Ascend910B3) or pass --soc-type")

@@ -1,7 +1,8 @@
 """What a config leaves to the machine, decided the way the Ascend guide runs llama-server.
 
 - No `devices.backend`: the machine's (CANN when the host shows Ascend, CUDA when nvidia-smi answers, else
-  CPU). A config that names cpu on an Ascend host is obeyed, with a warning.
+  CPU), or CANN for the Ascend fork's engine. A config that names cpu on an Ascend host is obeyed, with a
+  warning.
 - No `parallel` section and no `devices.ids` (a guide-style config): `split_mode: layer` is a layer split
   over every visible NPU; otherwise one card, `main_gpu` of the visible ones (the engine then sees only that
   card, as its device 0). The exported ASCEND_RT_VISIBLE_DEVICES is what "visible" means.
@@ -35,6 +36,8 @@ def apply_machine_defaults(src: Source, choice: BackendChoice, devices_for) -> t
     unnamed = {i for i, v in enumerate(views) if v.get("devices", "backend") is None}
     if unnamed and not isinstance(d.get("devices", {}), dict):
         return [], {}  # the schema reports the bad section
+    if unnamed and all(views[i].get("engine", "flavor") == "ascend-fork" for i in unnamed):
+        choice = BackendChoice("cann", "engine.flavor ascend-fork runs on Ascend NPUs")
     if unnamed:
         d.setdefault("devices", {})["backend"] = choice.backend
         src.from_machine[("devices", "backend")] = choice.reason

@@ -14,7 +14,7 @@ from ..config.inherit import ModelView, get, model_views
 from ..config.model import EMBEDDED_PREFIX
 from ..config.problems import Problem
 from ..config.source import Source
-from ..devices import DeviceSet
+from ..devices import VISIBLE_ENV, DeviceSet, exported_visible
 from ..gguf_info import GGUF_MAGIC, read_magic, summarize
 from ..models.embedded import EMBEDDED, is_available
 from ..toolchain.quantize import quantize_command
@@ -121,6 +121,12 @@ def _device_checks(v: ModelView, devices: DeviceSet) -> list[Problem]:
         return [v.problem(("devices", "backend"), f"no {backend} devices are {where}", value=backend,
                           hint="check npu-smi / nvidia-smi and *_VISIBLE_DEVICES, or use --offline")]
     out = []
+    exported = exported_visible(backend)
+    if exported is not None and ids and any(isinstance(i, int) and i not in exported for i in ids):
+        var = VISIBLE_ENV[backend]
+        return [v.problem(("devices", "ids"), f"devices.ids {ids} contradicts the exported {var}="
+                          f"{','.join(map(str, exported))}: a device the config names would not be visible",
+                          value=ids, hint=f"unset {var} (devices.ids then decides), or list only ids from it")]
     for i, dev in enumerate(ids or []):
         if isinstance(dev, int) and dev not in devices.ids:
             out.append(v.problem(("devices", "ids", i), f"device {dev} is not {where}", value=dev,

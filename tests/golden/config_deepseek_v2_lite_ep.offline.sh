@@ -8,7 +8,7 @@
 # note: rank 0 of llama-mpi-server serves HTTP; the other ranks follow its batches
 mkdir -p /run/launcher
 cat > /run/launcher/deepseek-v2-lite.fork.yaml <<'LAUNCHER_EOF'
-model: /data/models/DeepSeek-V2-Lite-Chat-Q8_0.gguf
+model: /srv/models/DeepSeek-V2-Lite-Chat-Q8_0.gguf
 model_alias: deepseek-v2-lite
 n_ctx: 8192
 n_batch: 2048
@@ -27,5 +27,31 @@ dp_size: 1
 ep_size: 2
 moe_tp_size: 1
 LAUNCHER_EOF
+mkdir -p /run/launcher
+cat > /run/launcher/deepseek-v2-lite.hccl.json <<'LAUNCHER_EOF'
+{
+ "version": "1.0",
+ "server_count": "1",
+ "server_list": [
+  {
+   "server_id": "127.0.0.1",
+   "device": [
+    {
+     "device_id": "0",
+     "device_ip": "192.168.100.101",
+     "rank_id": "0"
+    },
+    {
+     "device_id": "1",
+     "device_ip": "192.168.100.102",
+     "rank_id": "1"
+    }
+   ],
+   "host_nic_ip": "reserve"
+  }
+ ],
+ "status": "completed"
+}
+LAUNCHER_EOF
 # deepseek-v2-lite.mpirun: health http://127.0.0.1:30001/health
-env LAUNCHER_JOB=deepseek-v2-lite@30001 /opt/venv/bin/mpirun -np 2 --allow-run-as-root --bind-to none -x ASCEND_RT_VISIBLE_DEVICES=0,1 -x LAUNCHER_JOB /opt/llama-ascend/bin/llama-mpi-server --config /run/launcher/deepseek-v2-lite.fork.yaml &
+env LAUNCHER_JOB=deepseek-v2-lite@30001 /opt/venv/bin/mpirun -np 2 --allow-run-as-root --bind-to none -x ASCEND_RT_VISIBLE_DEVICES=0,1 -x RANK_TABLE_FILE=/run/launcher/deepseek-v2-lite.hccl.json -x HCCL_CONNECT_TIMEOUT=600 -x LAUNCHER_JOB /opt/llama-ascend/bin/llama-mpi-server --config /run/launcher/deepseek-v2-lite.fork.yaml &

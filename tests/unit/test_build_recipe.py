@@ -58,9 +58,22 @@ def test_cann_without_toolkit_is_a_clear_error_before_cmake(tmp_path):
     assert "soc_type" in text  # no npu-smi and no soc_type: cannot detect the SoC
 
 
+def toolkit(tmp_path):
+    """A CANN toolkit with its development headers (what llama.cpp's CANN backend compiles against)."""
+    (tmp_path / "toolkit" / "include" / "acl").mkdir(parents=True)
+    (tmp_path / "toolkit" / "include" / "acl" / "acl.h").write_text("")
+    return str(tmp_path / "toolkit")
+
+
 def test_cann_with_toolkit_and_soc_passes_preflight(tmp_path):
     req = BuildRequest("cann", tree(tmp_path), "v", soc_type="Ascend910B3")
-    assert preflight(req, {"ASCEND_TOOLKIT_HOME": str(tmp_path)}, which_all) == []
+    assert preflight(req, {"ASCEND_TOOLKIT_HOME": toolkit(tmp_path)}, which_all) == []
+
+
+def test_a_toolkit_without_its_headers_is_refused_before_cmake(tmp_path):
+    req = BuildRequest("cann", tree(tmp_path), "v", soc_type="Ascend910B3")
+    (problem,) = preflight(req, {"ASCEND_TOOLKIT_HOME": str(tmp_path)}, which_all)
+    assert "include/acl/acl.h" in problem and "LLAMA_SERVER_PATH" in problem
 
 
 def test_cuda_recipe_and_missing_nvcc(tmp_path):
@@ -115,7 +128,7 @@ def test_fork_tree_needs_mpicxx_and_refuses_bisheng(tmp_path):
     problems = preflight(req, env, lambda n: None if n == "mpicxx" else f"/usr/bin/{n}")
     assert any("mpicxx" in p for p in problems)
     assert sum("Bisheng compiler is not supported" in p and "no MPI support" in p for p in problems) == 2
-    assert preflight(req, {"ASCEND_TOOLKIT_HOME": str(tmp_path)}, which_all) == []
+    assert preflight(req, {"ASCEND_TOOLKIT_HOME": toolkit(tmp_path)}, which_all) == []
 
 
 def test_cann_preset_builds_as_the_ascend_guide_does(tmp_path):

@@ -20,7 +20,8 @@ BINARIES = Binaries((("llama-server", "/opt/llama/bin/llama-server"), ("ggml-rpc
                      ("llama-mpi-server", "/opt/llama-ascend/bin/llama-mpi-server")),
                     mpirun="/opt/venv/bin/mpirun", python="/opt/venv/bin/python")
 # Everything the planner reads from outside is an argument: no environment patching here.
-HOST = Host(cpu_count=2, is_root=True, run_dir="/run/launcher", models_dir="/cache/launcher/models")
+HOST = Host(cpu_count=2, is_root=True, run_dir="/run/launcher", models_dir="/cache/launcher/models",
+            device_ips=tuple((i, f"192.168.100.{101 + i}") for i in range(8)))  # what hccn_tool answers
 CASES = {
     "config_gemma3_270m_cpu": "cpu",
     "config_deepseek_v2_lite": "cann:8",
@@ -62,13 +63,25 @@ def test_shipped_config_plan_matches_golden(name):
     check(name, render(ROOT / "configs" / f"{name}.yaml", CASES[name]))
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+# Guide-style configs name no devices: their NPUs are the target machine's, which --offline does not know.
+GUIDE_STYLE = {"config_deepseek_v2_lite", "config_deepseek_v2"}
+
+
+@pytest.mark.parametrize("name", sorted(set(CASES) - GUIDE_STYLE))
 def test_shipped_config_offline_plan_matches_golden(name):
     """--offline without --assume-devices: the config's device ids as written, equal shares, a note."""
     check(f"{name}.offline", render(ROOT / "configs" / f"{name}.yaml", None))
 
 
-def test_every_shipped_config_has_golden_plans_in_both_modes():
+@pytest.mark.parametrize("name", sorted(GUIDE_STYLE))
+def test_guide_style_config_offline_asks_for_the_target_machines_devices(name):
+    from launcher.errors import PlanError
+    with pytest.raises(PlanError) as err:
+        render(ROOT / "configs" / f"{name}.yaml", None)
+    assert "no cann devices to plan for" in str(err.value) and "--assume-devices cann:N" in str(err.value)
+
+
+def test_every_shipped_config_has_golden_plans():
     assert {p.stem for p in (ROOT / "configs").glob("*.yaml")} == set(CASES)
 
 
@@ -96,19 +109,22 @@ def test_parallel_layout_plan_matches_golden(path):
     check(path.stem, render(path, assumed(path)))
 
 
-def test_layer_split_over_8_npus_is_exact():
+def test_the_guides_layer_split_runs_the_forks_server_on_every_npu_with_its_yaml():
     text = render(ROOT / "configs" / "config_deepseek_v2.yaml", "cann:8")
     line = [ln for ln in text.splitlines() if "llama-server" in ln and not ln.startswith("#")][0]
-    assert line.startswith("env ASCEND_RT_VISIBLE_DEVICES=0,1,2,3,4,5,6,7 /opt/llama/bin/llama-server")
-    assert "--split-mode layer" in line and "--tensor-split 1,1,1,1,1,1,1,1" in line
-    assert "--host 127.0.0.1 --port 30001" in line
+    assert line == ("env ASCEND_RT_VISIBLE_DEVICES=0,1,2,3,4,5,6,7 /opt/llama-ascend/bin/llama-server "
+                    "--config /run/launcher/deepseek-v2-0.fork.yaml &")
+    assert "split_mode: layer" in text and "port: 30001" in text
 
 
 def test_ep_tp_is_one_mpirun_line_with_fork_config():
     text = render(ROOT / "configs" / "config_deepseek_v2_lite_ep.yaml", "cann:8")
     line = [ln for ln in text.splitlines() if "/opt/venv/bin/mpirun" in ln and not ln.startswith("#")][0]
     assert line.startswith("env LAUNCHER_JOB=deepseek-v2-lite@30001 /opt/venv/bin/mpirun -np 2 "
-                           "--allow-run-as-root --bind-to none -x ASCEND_RT_VISIBLE_DEVICES=0,1 -x LAUNCHER_JOB ")
+                           "--allow-run-as-root --bind-to none -x ASCEND_RT_VISIBLE_DEVICES=0,1 "
+                           "-x RANK_TABLE_FILE=/run/launcher/deepseek-v2-lite.hccl.json -x HCCL_CONNECT_TIMEOUT=600 "
+                           "-x LAUNCHER_JOB ")
+    assert '"device_ip": "192.168.100.102"' in text  # NPU 1's address, as hccn_tool gives it
     assert line.endswith("/opt/llama-ascend/bin/llama-mpi-server --config /run/launcher/deepseek-v2-lite.fork.yaml &")
     assert "tp_size: 2" in text and "ep_size: 2" in text and "enable_mla: true" in text
 

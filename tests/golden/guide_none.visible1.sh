@@ -1,0 +1,9 @@
+# plan for /configs/guide_none.yaml
+# backend: cann (npu-smi lists 8 NPU(s))
+# gateway: http://127.0.0.1:8080/v1 (runs inside launch)
+
+# model 'DeepSeek-V2-Lite-Chat-Q8_0' (accepted names: DeepSeek-V2-Lite-Chat-Q8_0, DeepSeek-V2-Lite-Chat-Q8_0.gguf), mode single
+# capabilities: {type=chat, model=DeepSeek-V2-Lite-Chat-Q8_0}, {type=completion, model=DeepSeek-V2-Lite-Chat-Q8_0}
+# note: one NPU: NPU 0
+# DeepSeek-V2-Lite-Chat-Q8_0#0: health http://127.0.0.1:30001/health
+env ASCEND_RT_VISIBLE_DEVICES=0 /opt/llama/bin/llama-server --model /srv/models/DeepSeek-V2-Lite-Chat-Q8_0.gguf --alias DeepSeek-V2-Lite-Chat-Q8_0 --host 127.0.0.1 --port 30001 --ctx-size 8192 --parallel 4 --n-gpu-layers 99 --split-mode none &
