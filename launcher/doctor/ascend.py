@@ -160,17 +160,17 @@ def hccn_findings(ids: tuple[int, ...], needed: bool) -> list[Finding]:
     if not shutil.which("hccn_tool"):
         return [Finding(ERROR if needed else WARN, "hccn_tool", "not on PATH: HCCL rank tables cannot be read",
                         "add /usr/local/Ascend/driver/tools to PATH")]
-    out = []
+    out, up = [], []
     for i in ids:
         link = _field(run_tool(["hccn_tool", "-i", str(i), "-link", "-g"]), "link status")
         ip = parse_hccn_ip(run_tool(["hccn_tool", "-i", str(i), "-ip", "-g"]))
         if link and link.upper() == "UP" and ip:
-            out.append(Finding(OK, f"HCCN {i}", f"link UP, {ip}"))
+            up.append(f"{i}={ip}")
         else:
             out.append(Finding(ERROR if needed else WARN, f"HCCN {i}", f"link {link or 'unknown'}, "
                                f"address {ip or 'none'}", f"check the cable and `hccn_tool -i {i} -link -g`; set the "
                                f"address with `hccn_tool -i {i} -ip -s address A netmask M`"))
-    return out
+    return ([Finding(OK, "HCCN", "links UP: " + ", ".join(up))] if up else []) + out
 
 
 def ascend_findings(env: Mapping[str, str] | None = None, soc_type: str | None = None,

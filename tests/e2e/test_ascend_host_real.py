@@ -78,7 +78,7 @@ def test_doctor_on_a_healthy_host_finds_nothing_wrong(host):
     for line in ("driver          25.2.0 (npu-smi)", "firmware        7.7.0.6.236",
                  "CANN toolkit    8.2.RC1 at /usr/local/Ascend/ascend-toolkit/latest",
                  "driver/toolkit  driver 25.2.0 suits CANN 8.2.RC1", f"8 visible: [{EIGHT.replace(',', ', ')}], 910B3",
-                 "HCCN 7          link UP, 192.168.100.108"):
+                 "HCCN            links UP: 0=192.168.100.101, 1=192.168.100.102"):
         assert line in out, out
     assert "0 error(s)" in out
 
