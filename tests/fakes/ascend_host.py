@@ -19,8 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-from gguf import GGUFWriter, LlamaFileType
+from gguf import LlamaFileType
+
+from tests.unit.gguf_fixture import write_tiny_gguf
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -113,19 +114,7 @@ class AscendHost:
         """A small but real GGUF (DeepSeek-V2's architecture, Q8_0) at /srv/models/<name>."""
         path = self.srv / "models" / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        w = GGUFWriter(str(path), "deepseek2")
-        w.add_context_length(4096)
-        w.add_block_count(2)
-        w.add_embedding_length(16)
-        w.add_head_count(2)
-        w.add_expert_count(experts)
-        w.add_expert_used_count(2)
-        w.add_file_type(LlamaFileType.MOSTLY_Q8_0)
-        w.add_tensor("token_embd.weight", np.zeros((16, 16), dtype=np.float32))
-        w.write_header_to_file()
-        w.write_kv_data_to_file()
-        w.write_tensors_to_file()
-        w.close()
+        write_tiny_gguf(path, 4096, "deepseek2", experts, LlamaFileType.MOSTLY_Q8_0)
         return Path("/srv/models") / name
 
     def tools_env(self, **extra: str) -> dict[str, str]:
