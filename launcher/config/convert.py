@@ -145,6 +145,10 @@ def _env_str(value: Any) -> str:
     return str(value)
 
 
+# Fields launcher fills in, never written in a config: hosts (read from the hostfile), chosen_by (the machine's).
+DERIVED = ("hosts", "chosen_by")
+
+
 def section_data(section) -> dict:
     """A frozen section back in its YAML form, with only the keys that differ from their defaults
     (what a switched model inherits must read as if the user had written it)."""
@@ -152,7 +156,7 @@ def section_data(section) -> dict:
     for f in fields(section):
         value = getattr(section, f.name)
         default = f.default if f.default is not MISSING else None
-        if value == default or f.name == "hosts":  # hosts: read from the hostfile, not written
+        if value == default or f.name in DERIVED:
             continue
         if f.name == "env":
             value = dict(value)

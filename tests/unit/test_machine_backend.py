@@ -60,3 +60,15 @@ def test_versions_order_rcs_before_their_release():
     assert version_key("24.1.rc2") < version_key("24.1.0") < version_key("25.2.0")
     assert version_key("8.0.RC2") < version_key("8.0.0") < version_key("8.2.RC1.alpha001") == version_key("8.2.RC1")
     assert needed_driver("8.2.RC1") == "25.2.0" and needed_driver("7.0.1") == "23.0.0" and needed_driver("9.9") is None
+
+
+def test_a_switched_model_inherits_the_machines_backend_as_a_plain_section(bare):
+    """What /api/v1/model/switch writes for the new model reads as if the user had written it."""
+    from launcher.config.convert import inherited_sections
+    from launcher.validate import load_source
+    spec = load_source("model: /m.gguf\n", offline=True, assume=parse_assumed("cann:2")).config.models[0]
+    assert spec.devices.chosen_by == "--assume-devices cann:2"
+    assert inherited_sections(spec)["devices"] == {"backend": "cann", "ids": [0]}  # the guide's one card
+    again = load_source("model: /m.gguf\n" + "devices: {backend: cann}\n", offline=True,
+                        assume=parse_assumed("cann:2")).config.models[0]
+    assert again.devices.backend == "cann" and again.devices.chosen_by == ""
