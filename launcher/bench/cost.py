@@ -1,6 +1,7 @@
 """`launch bench cost`: the CPU the front process spends per request and per streamed token.
 
-    launch bench cost                          # Gemma behind launch: OpenAI chat, KServe REST, KServe gRPC
+    launch bench cost                          # Gemma behind launch: OpenAI chat, Anthropic messages, Responses,
+                                               # KServe REST, KServe gRPC
     launch bench cost --peer litellm           # and LiteLLM's proxy in front of the same engine, same run
     launch bench cost --fake                   # the fast fake engine: the gateway's cost with nothing else busy
 
@@ -95,6 +96,8 @@ def run(args) -> int:
                                                                       keepalive=keepalive, **kw)
 
         fronts = {"launcher: OpenAI chat stream": launcher_front(protocol="chat"),
+                  "launcher: Anthropic messages stream": launcher_front(protocol="anthropic"),
+                  "launcher: OpenAI Responses stream": launcher_front(protocol="responses"),
                   "launcher: KServe REST infer_stream": launcher_front(protocol="kserve"),
                   "launcher: KServe gRPC ModelStreamInfer": launcher_front(protocol="grpc",
                                                                            grpc_target=f"127.0.0.1:{grpc_port}")}

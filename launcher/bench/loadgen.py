@@ -63,7 +63,16 @@ def _kserve_error(line: str) -> bool:
     return '"error_message": ""' not in line
 
 
-async def one(client: httpx.AsyncClient, url: str, body: bytes, headers: dict, is_error=_openai_error) -> Result:
+def _typed_error(line: str) -> bool:  # Anthropic's and the Responses API's error events
+    return '"type":"error"' in line.replace(" ", "")
+
+
+def _any(line: str) -> bool:
+    return True
+
+
+async def one(client: httpx.AsyncClient, url: str, body: bytes, headers: dict, is_error=_openai_error,
+              is_token=_any) -> Result:
     res = Result()
     start = time.perf_counter()
     try:
@@ -76,6 +85,8 @@ async def one(client: httpx.AsyncClient, url: str, body: bytes, headers: dict, i
                     continue
                 if is_error(line):
                     res.error = line[6:200]
+                    continue
+                if not is_token(line):
                     continue
                 if res.ttft is None:
                     res.ttft = time.perf_counter() - start
@@ -136,15 +147,26 @@ async def run_load(base_url: str, model: str, concurrency: int, requests: int, *
                    prompt: str = "Write a short story about a robot learning to paint.", api_key: str | None = None,
                    progress=None, protocol: str = "openai", grpc_target: str | None = None,
                    keepalive: bool = False) -> Summary:
-    """Streamed requests over `protocol`: openai (/v1/completions), chat (/v1/chat/completions), kserve (REST
-    infer_stream) or grpc
-    (ModelStreamInfer at `grpc_target`)."""
+    """Streamed requests over `protocol`: openai (/v1/completions), chat (/v1/chat/completions), anthropic
+    (/v1/messages), responses (/v1/responses), kserve (REST infer_stream) or grpc (ModelStreamInfer at
+    `grpc_target`)."""
     headers = {"content-type": "application/json"}
+    is_token = _any
     if api_key:
         headers["authorization"] = f"Bearer {api_key}"
     if protocol == "kserve":
         url = f"{base_url.rstrip('/')}/v2/models/{model}/infer_stream"
         body, is_error = json.dumps(_kserve_body(prompt, max_tokens)).encode(), _kserve_error
+    elif protocol == "anthropic":
+        url = base_url.rstrip("/") + "/v1/messages"
+        body = json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
+                           "temperature": 0, "stream": True, "ignore_eos": True}).encode()
+        is_error, is_token = _typed_error, lambda line: '"content_block_delta"' in line
+    elif protocol == "responses":
+        url = base_url.rstrip("/") + "/v1/responses"
+        body = json.dumps({"model": model, "input": prompt, "max_output_tokens": max_tokens, "temperature": 0,
+                           "stream": True, "ignore_eos": True}).encode()
+        is_error, is_token = _typed_error, lambda line: '"response.output_text.delta"' in line
     elif protocol == "chat":
         url = base_url.rstrip("/") + "/v1/chat/completions"
         body = json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
@@ -168,7 +190,7 @@ async def run_load(base_url: str, model: str, concurrency: int, requests: int, *
         async def worker():
             while not queue.empty():
                 queue.get_nowait()
-                results.append(await (one_grpc(stub, request) if stub else one(client, url, body, headers, is_error)))
+                results.append(await (one_grpc(stub, request) if stub else one(client, url, body, headers, is_error, is_token)))
                 if progress:
                     progress(len(results), requests)
         start = time.perf_counter()

@@ -77,6 +77,31 @@ def sse_event(data: dict | None, description: str) -> dict:
 
 OPENAI_EVENT = sse_event(None, "a chunk (JSON), an error ({error: {...}}), then [DONE]")
 CHAT_ANSWER = {"type": "object", "required": ["choices"], "properties": {"choices": {"type": "array"}}}
+RESPONSES = {"type": "object", "required": ["input"], "description": "OpenAI's Responses API request (`input` a "
+             "string or a list of items; `instructions`, `max_output_tokens`, `stream`, ...)",
+             "properties": {"model": STRING, "input": {"anyOf": [STRING, {"type": "array"}]},
+                            "instructions": STRING, "stream": {"type": "boolean"}}}
+RESPONSE = {"type": "object", "required": ["output"], "properties": {"output": {"type": "array"}}}
+RESPONSE_EVENT = sse_event({"type": "object", "required": ["type"]}, "named events: response.created, "
+                           "response.output_text.delta, ..., response.completed (an error: event error)")
+
+# --- Anthropic Messages ---------------------------------------------------------------------------------
+MESSAGES = {"type": "object", "required": ["messages", "max_tokens"], "description": "Anthropic's Messages "
+            "request", "properties": {"model": STRING, "messages": {"type": "array", "items": _MESSAGE},
+                                      "max_tokens": {"type": "integer", "minimum": 1}, "system": {},
+                                      "stream": {"type": "boolean"}}}
+MESSAGE = {"type": "object", "required": ["type", "content"], "properties": {"type": {"const": "message"},
+                                                                             "content": {"type": "array"}}}
+ANTHROPIC_EVENT = sse_event({"type": "object", "required": ["type"]}, "named events: message_start, "
+                            "content_block_start, content_block_delta, content_block_stop, message_delta, message_stop "
+                            "(an error: event error)")
+COUNT_TOKENS = {"type": "object", "required": ["messages"], "properties": {
+    "model": STRING, "messages": {"type": "array", "items": _MESSAGE}, "system": {}}}
+TOKEN_COUNT = {"type": "object", "required": ["input_tokens"], "properties": {"input_tokens": {"type": "integer"}}}
+
+# --- llama-server's own routes ------------------------------------------------------------------------
+LLAMA_EVENT = sse_event({"type": "object"}, "a chunk of llama-server's /completion answer (content, stop, ...)")
+
 MODEL_LIST = {"type": "object", "required": ["object", "data"], "properties": {
     "object": {"const": "list"}, "data": {"type": "array", "items": {"type": "object", "required": ["id"]}}}}
 
@@ -174,6 +199,9 @@ _OPENAI_ERROR = {"type": "object", "required": ["error"], "properties": {"error"
     "type": "object", "required": ["message", "type", "code"],
     "properties": {"message": STRING, "type": STRING, "code": STRING, "param": {"type": ["string", "null"]}}}}}
 _KSERVE_ERROR = {"type": "object", "required": ["error"], "properties": {"error": STRING}}
+_ANTHROPIC_ERROR = {"type": "object", "required": ["type", "error"], "properties": {"type": {"const": "error"},
+                    "error": {"type": "object", "required": ["type", "message"],
+                              "properties": {"type": STRING, "message": STRING}}}}
 _MANAGEMENT_ERROR = {"type": "object", "required": ["success", "message", "data", "error"], "properties": {
     "success": {"const": False}, "message": STRING, "error": STRING, "data": {"type": "null"}, "code": STRING}}
 ERRORS = {400: "invalid request", 401: "missing or wrong API key", 403: "forbidden (management disabled, "
@@ -190,6 +218,8 @@ CAPABILITY_NOTE = (f"\n\nA `{CAPABILITY_HEADER}: type=chat,lang=zh` header route
 def _error_schema(path: str) -> dict:
     if path.startswith("/v2"):
         return _KSERVE_ERROR
+    if path.startswith("/v1/messages"):
+        return _ANTHROPIC_ERROR
     if path.startswith("/api/v1"):
         return _MANAGEMENT_ERROR
     return _OPENAI_ERROR
@@ -221,7 +251,8 @@ def finish_openapi(app: FastAPI, has_keys: bool, model_names: list[str]) -> dict
                 op["parameters"] = [p for p in op.get("parameters", []) if p["name"] != "version"]
                 if not op["parameters"]:
                     del op["parameters"]
-            if path.startswith(("/v1/chat", "/v1/completions", "/v1/embeddings", "/v2/models")):
+            if path.startswith(("/v1/chat", "/v1/completions", "/v1/embeddings", "/v1/responses", "/v1/messages",
+                                "/completion", "/infill", "/v2/models")):
                 op["description"] = (op.get("description") or "") + CAPABILITY_NOTE
     doc.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
     doc.get("components", {}).get("schemas", {}).pop("ValidationError", None)

@@ -25,6 +25,7 @@ from ..protocols.envelopes import install_error_handlers
 from ..supervise.deployment import Deployment
 from ..supervise.states import ModelState
 from . import api_docs as docs
+from .anthropic import routes as anthropic_routes
 from .api_docs import finish_openapi
 from .auth import load_keys
 from .console import events as console_events
@@ -37,6 +38,7 @@ from .drain import Drain, DrainGate
 from .kserve import rest as kserve_rest
 from .kserve.grpc_service import start_grpc
 from .limits import BodyLimit
+from .llama import routes as llama_routes
 from .manage import routes as manage_routes
 from .metrics import Metrics
 from .openai import routes as openai_routes
@@ -107,6 +109,8 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
     app.add_middleware(DynamicCORS, origins=app.state.cors)
     install_error_handlers(app)
     app.include_router(openai_routes.router)
+    app.include_router(anthropic_routes.router)
+    app.include_router(llama_routes.router)
     app.include_router(manage_routes.router)
     app.include_router(kserve_rest.router)
     app.include_router(discovery_routes.router)
@@ -181,7 +185,7 @@ def _install_operator_routes(app: FastAPI) -> None:
         """The console: static files, no data in them (what it shows comes from /api/events, with the key)."""
         return FileResponse(UI / "index.html", headers={"Cache-Control": "no-cache"})
 
-    app.mount("/ui", StaticFiles(directory=UI), name="ui")
+    app.mount("/ui", StaticFiles(directory=UI, html=True), name="ui")  # html: /ui/ is the page too
 
     @app.get("/api/devices", dependencies=[Depends(require_key)], responses=docs.ok(docs.DEVICES))
     async def devices(request: Request):

@@ -1,8 +1,8 @@
-"""Forward one OpenAI request to an engine: pick an upstream, retry once if nothing was received,
+"""Forward one request to an engine: pick an upstream, retry once if nothing was received,
 pass SSE bytes through untouched, and close the upstream the moment the client goes away.
 
 The gateway shares the CPU with the engines, so streamed bytes are not parsed: the only
-per-chunk work is counting `data: ` events and remembering the last bytes (to see [DONE]).
+per-chunk work is counting token events and looking for the stream's end (OpenAI's [DONE]).
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..errors import APIError, BadRequest, EngineUnavailable, NotFound, UpstreamError
-from ..protocols.envelopes import normalize_upstream_error, sse_error
-from ..protocols.sse import SSEResponse, until_done_or_disconnected
+from ..protocols.envelopes import OPENAI, family_for, normalize_upstream_error
+from ..protocols.sse import OPENAI_STREAM, SSEResponse, StreamKind, until_done_or_disconnected
 from ..supervise.runner import ModelRunner, Upstream
 from .direct import DirectBody, direct_body
 from .metrics import Metrics
@@ -30,7 +30,6 @@ log = logging.getLogger("launcher.gateway")
 RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
              httpx.ConnectTimeout, httpx.PoolTimeout)
 TAKEN = (httpx.RemoteProtocolError, httpx.ReadError)  # the request was written; no answer came back
-DONE = b"data: [DONE]"
 RETRY_PAUSE = 1.0  # at most; the supervisor normally sees a dead engine within milliseconds
 JSON_HEADERS = {"content-type": "application/json"}
 STREAM_HEADERS = JSON_HEADERS | {"connection": "close"}
@@ -58,8 +57,9 @@ class Forwarder:
     def __init__(self, client: httpx.AsyncClient, metrics: Metrics, slots: SlotQueue):
         self.client, self.metrics, self.slots = client, metrics, slots
 
-    async def open(self, runner: ModelRunner, path: str, body: bytes, headers: dict | None = None,
-                   replayable: bool = True, streamed: bool = False) -> tuple[Upstream, httpx.Response | StreamResponse]:
+    async def open(self, runner: ModelRunner, path: str, body: bytes | None, headers: dict | None = None,
+                   replayable: bool = True, streamed: bool = False,
+                   method: str = "POST") -> tuple[Upstream, httpx.Response | StreamResponse]:
         """Take a slot (slots.py: FIFO, 429 beyond max_queue) and send; on a failure before any answer, retry
         once (on another replica if there is one) when that is safe, by Go's net/http rule: always if no
         connection was made; if the request was written, only when it is `replayable` (generation is; a
@@ -84,7 +84,7 @@ class Forwarder:
                     timeout = self.client.timeout
                     resp = await open_stream(up.url + path, body, headers, timeout.connect or 5.0, timeout.read or 600.0)
                 else:
-                    req = self.client.build_request("POST", up.url + path, content=body, extensions={"trace": fresh},
+                    req = self.client.build_request(method, up.url + path, content=body, extensions={"trace": fresh},
                                                     headers=headers)
                     resp = await self.client.send(req, stream=True)
                 up.served += 1
@@ -119,23 +119,27 @@ class Forwarder:
     def release(self, runner: ModelRunner, up: Upstream) -> None:
         self.slots.release(runner, up)
 
-    async def complete(self, runner: ModelRunner, path: str, body: bytes, receive: Receive) -> Response:
+    async def complete(self, runner: ModelRunner, path: str, body: bytes | None, receive: Receive,
+                       method: str = "POST", raw: bool = False) -> Response:
         """Non-streamed: fetch the whole answer, unless the client disconnects first (then cancel,
-        which closes the upstream connection and so frees the engine's slot)."""
-        fetched = await until_done_or_disconnected(self.fetch(runner, path, body), receive)
+        which closes the upstream connection and so frees the engine's slot). `raw`: the engine's answer
+        as it is, errors included."""
+        fetched = await until_done_or_disconnected(self.fetch(runner, path, body, method=method), receive)
         if fetched is None:
             return Response(status_code=499)  # nobody is there to read it
         status, headers, content = fetched
         media_type = headers.get("content-type", "application/json")
+        if raw:
+            return Response(content, status_code=status, media_type=media_type)
         if status >= 400:
-            return _upstream_error(status, content)
+            return _upstream_error(status, content, path)
         self._count_usage(runner.name, content)
         return Response(content, status_code=status, media_type=media_type)
 
-    async def fetch(self, runner: ModelRunner, path: str, body: bytes, headers: dict | None = None,
-                    replayable: bool = True) -> tuple[int, httpx.Headers, bytes]:
+    async def fetch(self, runner: ModelRunner, path: str, body: bytes | None, headers: dict | None = None,
+                    replayable: bool = True, method: str = "POST") -> tuple[int, httpx.Headers, bytes]:
         """One whole upstream answer: status, headers, bytes."""
-        up, resp = await self.open(runner, path, body, headers, replayable)
+        up, resp = await self.open(runner, path, body, headers, replayable, method=method)
         try:
             content = await resp.aread()
         except RETRYABLE as exc:
@@ -146,7 +150,7 @@ class Forwarder:
             self.release(runner, up)
         return resp.status_code, resp.headers, content
 
-    async def stream(self, runner: ModelRunner, path: str, body: bytes) -> Response:
+    async def stream(self, runner: ModelRunner, path: str, body: bytes, kind: StreamKind = OPENAI_STREAM) -> Response:
         up, resp = await self.open(runner, path, body, streamed=True)
         if resp.status_code >= 400:
             try:
@@ -154,8 +158,8 @@ class Forwarder:
             finally:
                 await resp.aclose()
                 self.release(runner, up)
-            return _upstream_error(resp.status_code, content)
-        return SSEPassthrough(lambda: self.release(runner, up), resp, self.metrics, runner.name)
+            return _upstream_error(resp.status_code, content, path)
+        return SSEPassthrough(lambda: self.release(runner, up), resp, self.metrics, runner.name, kind)
 
     async def call_json(self, runner: ModelRunner, path: str, payload: dict) -> dict:
         """One non-streamed engine call, decoded; an engine error becomes the matching APIError."""
@@ -224,18 +228,20 @@ def engine_error(status: int, content: bytes) -> APIError:
     return UpstreamError(f"the engine answered {status}: {message}")
 
 
-def _upstream_error(status: int, content: bytes) -> Response:
-    """An engine's error answer, same status, in the gateway's one envelope."""
-    return Response(json.dumps(normalize_upstream_error(status, content)), status_code=status,
-                    media_type="application/json")
+def _upstream_error(status: int, content: bytes, path: str) -> Response:
+    """An engine's error answer, same status, in the envelope of the route's API family."""
+    family = family_for(path)
+    body = normalize_upstream_error(status, content) if family is OPENAI else family.body(engine_error(status, content))
+    return Response(json.dumps(body), status_code=status, media_type="application/json")
 
 
 class SSEPassthrough(SSEResponse):
     """Streams upstream SSE bytes as they come; races the client's disconnect against the upstream."""
 
-    def __init__(self, release: Callable[[], None], resp: StreamResponse, metrics: Metrics, model: str):
+    def __init__(self, release: Callable[[], None], resp: StreamResponse, metrics: Metrics, model: str,
+                 kind: StreamKind = OPENAI_STREAM):
         super().__init__()
-        self.release, self.resp, self.metrics, self.model = release, resp, metrics, model
+        self.release, self.resp, self.metrics, self.model, self.kind = release, resp, metrics, model, kind
         self.done = lambda: None  # the route's bookkeeping, ended with the stream
         self.dispatch = None      # told the tokens and TTFT, when the route gives it
 
@@ -249,35 +255,38 @@ class SSEPassthrough(SSEResponse):
 
     async def _pump(self, send: Send, direct: DirectBody | None = None) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        tokens, ttft = await pipe_sse(self.resp, send, self.metrics, self.model, self.started, direct)
+        tokens, ttft = await pipe_sse(self.resp, send, self.metrics, self.model, self.started, direct, self.kind)
         if self.dispatch is not None:
             self.dispatch.tokens_out, self.dispatch.ttft = tokens, ttft
 
 
 class _Tally:
-    """What the stream carried: SSE events, the last bytes (to see [DONE]), the time to the first byte."""
-    __slots__ = ("events", "tail", "ttft", "observe")
+    """What the stream carried: token events, whether its end came (the last bytes are kept, so a marker
+    split between two chunks is still seen), the time to the first byte."""
+    __slots__ = ("kind", "events", "tail", "ended", "ttft", "observe")
 
-    def __init__(self, observe: Callable[[float], None]):
-        self.events, self.tail, self.ttft, self.observe = 0, b"", None, observe
+    def __init__(self, kind: StreamKind, observe: Callable[[float], None]):
+        self.kind, self.events, self.tail, self.ended, self.ttft, self.observe = kind, 0, b"", False, None, observe
 
     def add(self, chunk: bytes, started: float) -> None:
         if self.ttft is None:
             self.ttft = time.perf_counter() - started
             self.observe(self.ttft)
-        self.events += chunk.count(b"data: ")
-        self.tail = (self.tail + chunk)[-32:]
+        self.events += chunk.count(self.kind.token)
+        seen = self.tail + chunk
+        self.ended = self.ended or self.kind.ended_in(seen)
+        self.tail = seen[-40:]
 
 
-async def pipe_sse(resp: StreamResponse, send: Send, metrics: Metrics, model: str,
-                   started: float, direct: DirectBody | None = None) -> tuple[int, float | None]:
-    """Pass SSE bytes through; end with an error event if the engine fails or stops before [DONE].
-    Returns (tokens sent, seconds to the first byte).
+async def pipe_sse(resp: StreamResponse, send: Send, metrics: Metrics, model: str, started: float,
+                   direct: DirectBody | None = None, kind: StreamKind = OPENAI_STREAM) -> tuple[int, float | None]:
+    """Pass SSE bytes through; end with the family's error event if the engine fails or stops before its
+    stream's end (OpenAI: [DONE]). Returns (tokens sent, seconds to the first byte).
 
     The fast path (measured: a third of the gateway's CPU per streamed token): with the lean upstream
     client and a direct body writer, each chunk goes from the engine's socket callback to the client's
     socket with no task switch and no ASGI layer; start and end still go through `send`."""
-    tally, ended = _Tally(metrics.ttft.labels(model).observe), False
+    tally, ended = _Tally(kind, metrics.ttft.labels(model).observe), False
     try:
         if direct is not None and direct.usable:
             def sink(chunk: bytes):
@@ -289,12 +298,13 @@ async def pipe_sse(resp: StreamResponse, send: Send, metrics: Metrics, model: st
             async for chunk in resp.aiter_raw():
                 tally.add(chunk, started)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        ended = DONE in tally.tail
-        final = b"" if ended else sse_error("the engine's stream ended before [DONE] (truncated)", "stream_truncated")
+        ended = tally.ended
+        final = b"" if ended else kind.error_event(f"the engine's stream ended before {kind.end_name} (truncated)",
+                                                   "stream_truncated")
     except RETRYABLE + (httpx.ReadTimeout,) as exc:
-        final = sse_error(f"the engine failed mid-stream ({type(exc).__name__})", "upstream_error")
-    # A stream that ended well closes with the finish chunk (no token) and [DONE].
-    tokens = max(tally.events - (2 if ended else 0), 0)
+        final = kind.error_event(f"the engine failed mid-stream ({type(exc).__name__})", "upstream_error")
+    # A stream that ended well closes with events that carry no token (OpenAI: the finish chunk and [DONE]).
+    tokens = max(tally.events - (kind.overhead if ended else 0), 0)
     metrics.tokens.labels(model).inc(tokens)
     await send({"type": "http.response.body", "body": final, "more_body": False})
     return tokens, tally.ttft
@@ -306,9 +316,11 @@ class LoadingSSE(SSEResponse):
 
     KEEPALIVE_EVERY = 2.0
 
-    def __init__(self, load, forwarder: "Forwarder", runner: ModelRunner, path: str, body: bytes, done):
+    def __init__(self, load, forwarder: "Forwarder", runner: ModelRunner, path: str, body: bytes, done,
+                 kind: StreamKind = OPENAI_STREAM):
         super().__init__()
         self.load, self.forwarder, self.runner, self.path, self.body, self.done = load, forwarder, runner, path, body, done
+        self.kind = kind
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -327,20 +339,21 @@ class LoadingSSE(SSEResponse):
             loading.result()
             up, resp = await self.forwarder.open(self.runner, self.path, self.body, streamed=True)
         except APIError as exc:
-            await send({"type": "http.response.body", "body": sse_error(exc.message, exc.code), "more_body": False})
+            await send({"type": "http.response.body", "body": self.kind.error_event(exc.message, exc.code),
+                        "more_body": False})
             return
         except Exception:  # a bug: the headers are out, so say it in the stream and log the traceback
             log.exception("loading %s for a stream failed", self.runner.name)
-            await send({"type": "http.response.body", "body": sse_error("internal error in the gateway",
-                                                                        "internal_error"), "more_body": False})
+            await send({"type": "http.response.body", "body": self.kind.error_event("internal error in the gateway",
+                                                                                    "internal_error"), "more_body": False})
             return
         try:
             if resp.status_code >= 400:
                 err = normalize_upstream_error(resp.status_code, await resp.aread())["error"]
-                await send({"type": "http.response.body", "body": sse_error(err["message"], err["code"]),
+                await send({"type": "http.response.body", "body": self.kind.error_event(err["message"], err["code"]),
                             "more_body": False})
                 return
-            await pipe_sse(resp, send, self.forwarder.metrics, self.runner.name, self.started)
+            await pipe_sse(resp, send, self.forwarder.metrics, self.runner.name, self.started, kind=self.kind)
         finally:
             await resp.aclose()
             self.forwarder.release(self.runner, up)

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import APIError, BadRequest, InternalError, MethodNotAllowed, NotFound
+from .sse import OPENAI_STREAM
 
 log = logging.getLogger("launcher.gateway")
 
@@ -52,10 +53,22 @@ class Family:
     body: Callable[[APIError], dict]
 
 
+# Anthropic's error types by status (its API reference, "Errors").
+_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                    404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
+                    502: "api_error", 503: "overloaded_error", 529: "overloaded_error"}
+
+
+def _anthropic_body(exc: APIError) -> dict:
+    kind = _ANTHROPIC_TYPES.get(exc.status, "invalid_request_error" if exc.status < 500 else "api_error")
+    return {"type": "error", "error": {"type": kind, "message": exc.message}}
+
+
 MANAGEMENT = Family("management", "/api/v1", _management_body)
+ANTHROPIC = Family("anthropic", "/v1/messages", _anthropic_body)
 KSERVE = Family("kserve", "/v2", lambda exc: {"error": exc.message})
 OPENAI = Family("openai", "/", _openai_body)
-FAMILIES = (MANAGEMENT, KSERVE, OPENAI)  # most specific first; OpenAI's is the default
+FAMILIES = (MANAGEMENT, KSERVE, ANTHROPIC, OPENAI)  # most specific first; OpenAI's is the default
 
 
 def family_for(path: str) -> Family:
@@ -102,9 +115,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def sse_error(message: str, code: str = "upstream_error") -> bytes:
-    """An error after SSE headers went out: an error event, then [DONE] (as vLLM does)."""
-    return (b"data: " + json.dumps(openai_error(message, "server_error", code)).encode() + b"\n\n"
-            + b"data: [DONE]\n\n")
+    """An error after OpenAI SSE headers went out: an error event, then [DONE] (as vLLM does)."""
+    return OPENAI_STREAM.error_event(message, code)
 
 
 def normalize_upstream_error(status: int, body: bytes) -> dict:

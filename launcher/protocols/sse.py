@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from typing import AsyncIterator, Awaitable, Callable
 
@@ -66,3 +67,51 @@ class EventStream(SSEResponse):
         async for event in self.events:
             await send({"type": "http.response.body", "body": event, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class StreamKind:
+    """How one API family's event stream ends, what marks a generated token in it, and how it says an error
+    after its headers went out. The gateway passes the engine's bytes through and looks only at these."""
+
+    def __init__(self, name: str, end: bytes | tuple[bytes, ...], token: bytes, overhead: int, error, end_name: str):
+        self.name, self.token, self.overhead, self.error = name, token, overhead, error
+        self.ends = end if isinstance(end, tuple) else (end,)  # any of these in the last event ends the stream
+        self.end_name = end_name  # how an error message names the end
+
+    def ended_in(self, data: bytes) -> bool:
+        return any(end in data for end in self.ends)
+
+    def error_event(self, message: str, code: str) -> bytes:
+        return self.error(message, code)
+
+
+def _openai_error(message: str, code: str) -> bytes:
+    """An error after SSE headers went out: an error event, then [DONE] (as vLLM does)."""
+    body = {"error": {"message": message, "type": "server_error", "param": None, "code": code}}
+    return b"data: " + json.dumps(body).encode() + b"\n\ndata: [DONE]\n\n"
+
+
+def _anthropic_error(message: str, code: str) -> bytes:
+    body = {"type": "error", "error": {"type": "api_error", "message": message}}
+    return b"event: error\ndata: " + json.dumps(body).encode() + b"\n\n"
+
+
+def _responses_error(message: str, code: str) -> bytes:
+    body = {"type": "error", "code": code, "message": message, "param": None}
+    return b"event: error\ndata: " + json.dumps(body).encode() + b"\n\n"
+
+
+def _llama_error(message: str, code: str) -> bytes:
+    body = {"error": {"message": message, "type": "server_error", "code": code}}
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+# OpenAI: one `data:` per token, then the finish chunk and [DONE]. Anthropic: message_start ... message_stop,
+# a content_block_delta per token. Responses: response.created ... response.completed, an output_text.delta
+# per token. llama-server's /completion: a `data:` per token, the last one with "stop": true.
+OPENAI_STREAM = StreamKind("openai", b"data: [DONE]", b"data: ", 2, _openai_error, "[DONE]")
+ANTHROPIC_STREAM = StreamKind("anthropic", b'"message_stop"', b"event: content_block_delta", 0, _anthropic_error,
+                              "message_stop")
+RESPONSES_STREAM = StreamKind("responses", b'"response.completed"', b"event: response.output_text.delta", 0,
+                              _responses_error, "response.completed")
+LLAMA_STREAM = StreamKind("llama", (b'"stop":true', b'"stop": true'), b"data: ", 1, _llama_error, "its last chunk")

@@ -49,25 +49,100 @@ def chunked(data: bytes) -> bytes:
     return b"%x\r\n" % len(data) + data + b"\r\n"
 
 
+def _sse(data: dict, event: str | None = None) -> bytes:
+    return (f"event: {event}\n".encode() if event else b"") + b"data: " + json.dumps(data).encode() + b"\n\n"
+
+
+# The engine path -> the kind of answer it streams: OpenAI chat or completion, Anthropic messages, the
+# Responses API, or llama-server's own /completion.
+KINDS = {"/v1/chat/completions": "chat", "/chat/completions": "chat", "/v1/messages": "anthropic",
+         "/v1/responses": "responses", "/completion": "llama", "/infill": "llama"}
+
+
+def opening(kind: str) -> bytes:
+    """What a stream of this kind says before its first token."""
+    if kind == "anthropic":
+        return (_sse({"type": "message_start", "message": {"id": "msg_fake", "type": "message", "role": "assistant",
+                                                            "content": [], "model": "fake", "stop_reason": None,
+                                                            "usage": {"input_tokens": 3, "output_tokens": 0}}},
+                     "message_start")
+                + _sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                       "content_block_start"))
+    if kind == "responses":
+        return _sse({"type": "response.created", "response": {"id": "resp_fake", "object": "response",
+                                                               "status": "in_progress", "output": []}},
+                    "response.created")
+    return b""
+
+
 def final_event(kind: str, n: int) -> bytes:
-    """llama-server's last chunk: no text, the finish reason, the token counts."""
+    """llama-server's last event(s) of a stream: no text, the finish reason, the token counts, the end."""
+    if kind == "anthropic":
+        return (_sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+                + _sse({"type": "message_delta", "delta": {"stop_reason": "max_tokens", "stop_sequence": None},
+                        "usage": {"output_tokens": n}}, "message_delta")
+                + _sse({"type": "message_stop"}, "message_stop"))
+    if kind == "responses":
+        text = "".join(f"t{i} " for i in range(n))
+        return _sse({"type": "response.completed", "response": response(text, n)}, "response.completed")
+    if kind == "llama":
+        return _sse({"content": "", "stop": True, "tokens_predicted": n, "tokens_evaluated": 3})
     choice = {"index": 0, "delta": {}, "finish_reason": "length"} if kind == "chat" else \
         {"index": 0, "text": "", "finish_reason": "length"}
     data = {"choices": [choice], "object": "chat.completion.chunk" if kind == "chat" else "text_completion",
             "model": "fake", "usage": {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": 3 + n}}
-    return b"data: " + json.dumps(data).encode() + b"\n\n"
+    return _sse(data) + b"data: [DONE]\n\n"
 
 
 def event_template(kind: str) -> tuple[bytes, bytes]:
     """An SSE event carrying the text `t<i> ` as (before i, after i): one join per chunk, no JSON encoding."""
     if kind == "chat":
         choice = {"index": 0, "delta": {"content": "t@ "}, "finish_reason": None}
-        data = {"choices": [choice], "object": "chat.completion.chunk", "model": "fake"}
+        event = _sse({"choices": [choice], "object": "chat.completion.chunk", "model": "fake"})
+    elif kind == "anthropic":
+        event = _sse({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "t@ "}},
+                     "content_block_delta")
+    elif kind == "responses":
+        event = _sse({"type": "response.output_text.delta", "output_index": 0, "content_index": 0, "delta": "t@ "},
+                     "response.output_text.delta")
+    elif kind == "llama":
+        event = _sse({"content": "t@ ", "stop": False})
     else:
-        data = {"choices": [{"index": 0, "text": "t@ ", "finish_reason": None}], "object": "text_completion",
-                "model": "fake"}
-    head, tail = (b"data: " + json.dumps(data).encode() + b"\n\n").split(b"@")
+        event = _sse({"choices": [{"index": 0, "text": "t@ ", "finish_reason": None}], "object": "text_completion",
+                      "model": "fake"})
+    head, tail = event.split(b"@")
     return head, tail
+
+
+def response(text: str, n: int) -> dict:
+    """A whole Responses API answer."""
+    return {"id": "resp_fake", "object": "response", "status": "completed", "model": "fake",
+            "output": [{"type": "message", "role": "assistant", "status": "completed",
+                        "content": [{"type": "output_text", "text": text, "annotations": []}]}],
+            "usage": {"input_tokens": 3, "output_tokens": n, "total_tokens": 3 + n}}
+
+
+def answer(kind: str, text: str, n: int, model) -> dict:
+    """A whole (non-streamed) answer of this kind."""
+    if kind == "anthropic":
+        return {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+                "content": [{"type": "text", "text": text}], "stop_reason": "max_tokens", "stop_sequence": None,
+                "usage": {"input_tokens": 3, "output_tokens": n}}
+    if kind == "responses":
+        return response(text, n)
+    if kind == "llama":
+        return {"content": text, "stop": True, "tokens_predicted": n, "tokens_evaluated": 3}
+    return {"object": "chat.completion" if kind == "chat" else "text_completion", "model": model,
+            "choices": [{"index": 0, "text": text, "message": {"role": "assistant", "content": text},
+                         "finish_reason": "length"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": 3 + n}}
+
+
+# Routes that answer at once, without generating (what llama-server answers, in shape).
+INSTANT = {"/v1/messages/count_tokens": {"input_tokens": 3}, "/tokenize": {"tokens": [1, 2, 3]},
+           "/detokenize": {"content": "t0 t1"}, "/apply-template": {"prompt": "<start_of_turn>user\n"},
+           "/v1/rerank": {"results": [{"index": 0, "relevance_score": 0.5}]},
+           "/v1/reranking": {"results": [{"index": 0, "relevance_score": 0.5}]}}
 
 
 class FakeEngine:
@@ -122,6 +197,9 @@ class FakeEngine:
                                                     for i in range(self.args.slots)])
         if path == "/v1/models":
             return await self.respond(writer, 200, {"object": "list", "data": [{"id": self.args.alias}]})
+        if path == "/props":
+            return await self.respond(writer, 200, {"chat_template": "fake", "total_slots": self.args.slots,
+                                                    "default_generation_settings": {}})
         await self.respond(writer, 404, {"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}})
 
     async def post(self, path: str, body: dict, reader: asyncio.StreamReader,
@@ -132,12 +210,15 @@ class FakeEngine:
             self.stats["completed"] += 1
             return await self.respond(writer, 200, {"object": "list", "data": [
                 {"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}]})
+        if path in INSTANT:
+            self.stats["completed"] += 1
+            return await self.respond(writer, 200, INSTANT[path])
         if self.args.error_status:
             self.stats["completed"] += 1
             return await self.respond(writer, self.args.error_status, {"error": {
                 "code": self.args.error_status, "message": "fake engine refuses", "type": "invalid_request_error"}})
-        kind = "chat" if path.endswith("/chat/completions") else "completion"
-        asked = body.get("max_tokens")
+        kind = KINDS.get(path, "completion")
+        asked = body.get("max_tokens", body.get("max_output_tokens", body.get("n_predict")))
         asked = asked if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0 else 5
         n = self.args.tokens if self.args.tokens is not None else min(asked, CONTEXT)  # as a real context ends it
         self.active += 1
@@ -154,11 +235,7 @@ class FakeEngine:
         await asyncio.sleep(self.args.delay * n)
         self.stats["completed"] += 1
         text = "".join(f"t{i} " for i in range(n))
-        await self.respond(writer, 200, {
-            "object": "chat.completion" if kind == "chat" else "text_completion", "model": body.get("model"),
-            "choices": [{"index": 0, "text": text, "message": {"role": "assistant", "content": text},
-                         "finish_reason": "length"}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": 3 + n}})
+        await self.respond(writer, 200, answer(kind, text, n, body.get("model")))
 
     async def stream(self, kind: str, n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Chunked, as llama-server answers (which then closes the connection). A client that hangs up
@@ -166,6 +243,8 @@ class FakeEngine:
         cancelled."""
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
         head, tail = event_template(kind)
+        if opening(kind):
+            writer.write(chunked(opening(kind)))
         for i in range(n):
             if i == self.args.crash_after:
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -177,7 +256,7 @@ class FakeEngine:
             if self.args.delay:
                 await asyncio.sleep(self.args.delay)
         if not self.args.truncate:
-            writer.write(chunked(final_event(kind, n) + b"data: [DONE]\n\n"))
+            writer.write(chunked(final_event(kind, n)))
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         self.stats["completed"] += 1

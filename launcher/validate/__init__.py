@@ -30,6 +30,7 @@ from ..devices import DeviceSet, host_memory_mib, lookup, machine_backend
 from ..engines import LlamaServer, kind_named, kind_names
 from ..errors import ConfigError
 from .anyserve import from_anyserve, is_anyserve
+from .chat_template import with_chat_template
 from .guide import apply_machine_defaults
 from .machine import machine_checks
 from .memory import memory_problems
@@ -75,10 +76,27 @@ def validate_source(src: Source, *, offline: bool = False, assume: DeviceSet | N
             problems += machine_checks(src, base_dir(src), devices_for, offline)
     _stop_on_errors(problems)
     config = with_machine_notes(replace(to_config(src), origins=tuple(origins)), decided)
+    if not offline:
+        config, unknown = with_chat_templates(config)
+        problems += [view.problem(("model",), note, warning=True, hint="set chat_template (a llama-server built-in "
+                                  "name, or a Jinja template with jinja: true)")
+                     for view, note in zip(model_views(src), unknown) if note]
     if not offline:  # last: it weighs the typed settings against the model's header and the devices' sizes
         problems += memory_problems(src, config, devices_for, host_memory_mib())
         _stop_on_errors(problems)
     return LoadResult(config, tuple(p for p in problems if p.warning))
+
+
+def with_chat_templates(config: Config) -> tuple[Config, list[str | None]]:
+    """Models whose GGUF has no chat template get their architecture's built-in one (chat_template.py), said in
+    their plan notes; and, per model, the warning when launcher knows none (llama-server then uses ChatML)."""
+    models, unknown = [], []
+    for spec in config.models:
+        spec, note = with_chat_template(spec)
+        known = note is not None and spec.params.chat_template is not None
+        models.append(replace(spec, machine_notes=spec.machine_notes + (note,)) if known else spec)
+        unknown.append(note if note and not known else None)
+    return replace(config, models=tuple(models)), unknown
 
 
 def with_machine_notes(config: Config, decided: dict) -> Config:

@@ -5,5 +5,6 @@
 # model 'DeepSeek-V2-Lite-Chat-Q8_0' (accepted names: DeepSeek-V2-Lite-Chat-Q8_0, DeepSeek-V2-Lite-Chat-Q8_0.gguf), mode single
 # capabilities: {type=chat, model=DeepSeek-V2-Lite-Chat-Q8_0}, {type=completion, model=DeepSeek-V2-Lite-Chat-Q8_0}
 # note: one NPU: NPU 0
+# note: chat template: deepseek2 (llama-server's built-in for deepseek2; the GGUF carries none)
 # DeepSeek-V2-Lite-Chat-Q8_0#0: health http://127.0.0.1:30001/health
-env ASCEND_RT_VISIBLE_DEVICES=0 /opt/llama/bin/llama-server --model /srv/models/DeepSeek-V2-Lite-Chat-Q8_0.gguf --alias DeepSeek-V2-Lite-Chat-Q8_0 --host 127.0.0.1 --port 30001 --ctx-size 8192 --parallel 4 --n-gpu-layers 99 --split-mode none &
+env ASCEND_RT_VISIBLE_DEVICES=0 /opt/llama/bin/llama-server --model /srv/models/DeepSeek-V2-Lite-Chat-Q8_0.gguf --alias DeepSeek-V2-Lite-Chat-Q8_0 --host 127.0.0.1 --port 30001 --ctx-size 8192 --parallel 4 --n-gpu-layers 99 --split-mode none --chat-template deepseek2 &

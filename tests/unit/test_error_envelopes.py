@@ -107,3 +107,39 @@ def test_a_bug_is_a_logged_500_in_the_familys_envelope(gw, monkeypatch, caplog):
         assert_management(httpx.get(gw.url + "/api/v1/models"), 500, "internal_error")
     logged = [r for r in caplog.records if r.exc_info]
     assert {type(r.exc_info[1]) for r in logged} == {RuntimeError, ZeroDivisionError}
+
+
+def assert_anthropic(resp: httpx.Response, status: int, kind: str) -> dict:
+    body = resp.json()
+    assert resp.status_code == status, resp.text
+    assert set(body) == {"type", "error"} and body["type"] == "error", body
+    assert set(body["error"]) == {"type", "message"} and body["error"]["type"] == kind and body["error"]["message"]
+    return body["error"]
+
+
+MESSAGES = {"model": "fake", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]}
+ANTHROPIC_CASES = [
+    ("POST", "/v1/messages", {"content": b"{broken"}, 400, "invalid_request_error"),
+    ("POST", "/v1/messages", {"json": MESSAGES | {"model": "claude-x"}}, 404, "not_found_error"),
+    ("POST", "/v1/messages/count_tokens", {"json": MESSAGES | {"model": 7}}, 400, "invalid_request_error"),
+    ("GET", "/v1/messages", {}, 405, "invalid_request_error"),
+    ("GET", "/v1/messages/nothing-here", {}, 404, "not_found_error"),
+]
+
+
+@pytest.mark.parametrize("method,path,kw,status,kind", ANTHROPIC_CASES,
+                         ids=[f"{m} {p} {s}" for m, p, _, s, _ in ANTHROPIC_CASES])
+def test_anthropic_errors_come_in_anthropics_envelope(gw, method, path, kw, status, kind):
+    assert_anthropic(httpx.request(method, gw.url + path, **kw), status, kind)
+
+
+def test_an_anthropic_caller_without_its_key_gets_anthropics_authentication_error(tmp_path):
+    with gateway(tmp_path, keys=("user",)) as gw:
+        assert_anthropic(httpx.post(gw.url + "/v1/messages", json=MESSAGES), 401, "authentication_error")
+        assert httpx.post(gw.url + "/v1/messages", json=MESSAGES, headers={"x-api-key": "user"}).status_code == 200
+
+
+def test_engine_errors_on_anthropic_routes_take_anthropics_envelope(tmp_path):
+    with gateway(tmp_path, ["--error-status", "400"]) as gw:
+        assert_anthropic(httpx.post(gw.url + "/v1/messages", json=MESSAGES), 400, "invalid_request_error")
+        assert_openai(httpx.post(gw.url + "/v1/chat/completions", json=CHAT), 400, "invalid_request")

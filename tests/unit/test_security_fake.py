@@ -6,6 +6,7 @@ config says otherwise."""
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -28,8 +29,9 @@ PUBLIC = {"/health", "/ready", "/v2/health/live", "/v2/health/ready",
           "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/ui"}
 PUBLIC_FILES = {"/ui": "/ui/console.js"}  # static files of the console: no data in them
 PUBLIC |= set(PUBLIC_FILES.values())
-ADMIN_ONLY = ("/api/v1/", "/register")  # changing models or diverting traffic: the admin key
-PATH_VALUES = {"name": "fake", "version": "1", "model": "fake"}
+ADMIN_ONLY = ("/api/v1/", "/register",  # changing models or diverting traffic: the admin key
+              "/slots", "/upstream/")  # other callers' prompts, the engine's raw routes: the admin key too
+PATH_VALUES = {"name": "fake", "version": "1", "model": "fake", "path": "health"}
 GRPC_PUBLIC = {"ServerLive", "ServerReady"}
 
 
@@ -61,7 +63,7 @@ def every_route(app) -> list[tuple[str, str]]:
 def call(url: str, method: str, path: str, key: str | None) -> int:
     """The status a caller with `key` gets; the body is not read (some answers are endless streams)."""
     headers = {"authorization": f"Bearer {key}"} if key else {}
-    target = url + path.format(**PATH_VALUES)
+    target = url + re.sub(r"\{(\w+)(:\w+)?\}", lambda m: PATH_VALUES[m.group(1)], path)  # {path:path} too
     with httpx.stream(method, target, headers=headers, json={} if method == "POST" else None, timeout=30) as resp:
         return resp.status_code
 
