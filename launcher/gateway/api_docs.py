@@ -8,6 +8,8 @@ to that (`tests/unit/test_fuzz_fake.py`, schemathesis).
 """
 from __future__ import annotations
 
+import warnings
+
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
@@ -226,13 +228,19 @@ def _error_schema(path: str) -> dict:
 
 
 def finish_openapi(app: FastAPI, has_keys: bool, model_names: list[str]) -> dict:
-    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    with warnings.catch_warnings():  # a route of several methods (/upstream) shares one id: made unique below
+        warnings.filterwarnings("ignore", "Duplicate Operation ID", UserWarning)
+        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    seen: set[str] = set()
     if has_keys:
         doc.setdefault("components", {})["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer"},
             "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}}
     for path, operations in doc["paths"].items():
         for method, op in operations.items():
+            if op.get("operationId") in seen:
+                op["operationId"] = f"{op['operationId']}_{method}"
+            seen.add(op.get("operationId"))
             responses = op.setdefault("responses", {})
             responses.pop("422", None)  # FastAPI's validation answer: launcher answers 400 instead
             error = {"content": {JSON: {"schema": _error_schema(path)}}}
