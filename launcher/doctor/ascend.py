@@ -12,6 +12,7 @@ from typing import Mapping
 
 from ..devices import TOOLKIT_ENV, VISIBLE_ENV, detect, parse_hccn_ip, run_tool
 from ..telemetry import parse_npu_smi_info, parse_npu_smi_processes
+from ..toolchain.recipe import cann_toolkit
 from .findings import ERROR, OK, WARN, Finding
 
 MIN_CANN = "8.0.RC2"  # llama.cpp's CANN backend (docs/backend/CANN.md)
@@ -89,7 +90,7 @@ def _first_npu(info: str) -> int:
 
 
 def toolkit_findings(env: Mapping[str, str], driver: str | None) -> list[Finding]:
-    exported = next((env[n] for n in TOOLKIT_ENV if env.get(n)), None)
+    exported = cann_toolkit(env)
     root = ascend_root(env)
     home = Path(exported) if exported else (root / "ascend-toolkit" / "latest" if root else None)
     if home is None or not home.is_dir():

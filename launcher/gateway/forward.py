@@ -48,8 +48,8 @@ async def forward(request: Request, path: str, endpoint: str, protocol: str, *, 
 
 
 async def to_engine(st: GatewayState, request: Request, runner: ModelRunner, path: str, payload: bytes | None,
-                protocol: str, endpoint: str, stream: bool = False, method: str = "POST",
-                raw: bool = False) -> Response:
+                    protocol: str, endpoint: str, stream: bool = False, method: str = "POST",
+                    raw: bool = False) -> Response:
     async with Dispatch(st, runner, protocol, endpoint) as call:
         kind = STREAMS.get(path, OPENAI_STREAM)
         if stream and call.needs_load:  # answer now, keep the stream alive while the model loads

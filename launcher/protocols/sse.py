@@ -73,16 +73,14 @@ class StreamKind:
     """How one API family's event stream ends, what marks a generated token in it, and how it says an error
     after its headers went out. The gateway passes the engine's bytes through and looks only at these."""
 
-    def __init__(self, name: str, end: bytes | tuple[bytes, ...], token: bytes, overhead: int, error, end_name: str):
-        self.name, self.token, self.overhead, self.error = name, token, overhead, error
+    def __init__(self, name: str, end: bytes | tuple[bytes, ...], token: bytes, overhead: int,
+                 error_event: Callable[[str, str], bytes], end_name: str):
+        self.name, self.token, self.overhead, self.error_event = name, token, overhead, error_event
         self.ends = end if isinstance(end, tuple) else (end,)  # any of these in the last event ends the stream
         self.end_name = end_name  # how an error message names the end
 
     def ended_in(self, data: bytes) -> bool:
         return any(end in data for end in self.ends)
-
-    def error_event(self, message: str, code: str) -> bytes:
-        return self.error(message, code)
 
 
 def _openai_error(message: str, code: str) -> bytes:

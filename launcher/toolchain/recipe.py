@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..devices import TOOLKIT_ENV
 from ..engines.programs import LLAMA_BENCH, LLAMA_QUANTIZE, LLAMA_SERVER, MPI_SERVER, RPC_SERVER
 
 TARGETS = (LLAMA_SERVER, RPC_SERVER, LLAMA_BENCH, LLAMA_QUANTIZE)   # what every build makes
@@ -89,7 +90,7 @@ def has_fork_server(source: Path) -> bool:
 
 def cann_toolkit(env: dict[str, str]) -> str | None:
     """Where CANN lives, as its set_env.sh exports it."""
-    return env.get("ASCEND_TOOLKIT_HOME") or env.get("ASCEND_HOME_PATH")
+    return next((env[name] for name in TOOLKIT_ENV if env.get(name)), None)
 
 
 def preflight(req: BuildRequest, env: dict[str, str], which) -> list[str]:
