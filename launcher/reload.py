@@ -27,7 +27,7 @@ from .supervise.events import Event, EventKind
 from .validate import load_config
 
 log = logging.getLogger("launcher")
-NEEDS_RESTART = ("host", "port", "grpc_port")
+NEEDS_RESTART = ("host", "port", "grpc_port", "openai_port")
 IN_PLACE = ("api_keys", "api_key_file", "api_key_env", "admin_key_env", "cors_origins")
 
 

@@ -10,6 +10,7 @@ import atexit
 import gc
 import logging
 import signal
+import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -73,7 +74,7 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
     logging.basicConfig(level=logging.INFO, format="[launcher] %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health poll is noise
     gw = config.gateway
-    for port, key in ((gw.port, "port"), (gw.grpc_port, "gateway.grpc_port")):
+    for port, key in ((gw.port, "port"), (gw.grpc_port, "gateway.grpc_port"), (gw.openai_port, "gateway.openai_port")):
         if port and port_in_use(gw.host, port):  # before anything starts
             raise StartError(f"port {port} on {gw.host} is already in use: stop what runs there or set `{key}:`")
     keys = load_keys(gw)
@@ -151,7 +152,8 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
         await deployment.stop_all(0.0 if server and server.force_exit else 10.0)
 
     app = create_app(deployment, gw, pool=pool, keys=keys, manager=build_manager(config, deployment, pool, binaries),
-                     on_start=on_start, on_stop=on_stop, exiting=lambda: bool(server and server.should_exit))
+                     on_start=on_start, on_stop=on_stop, exiting=lambda: bool(server and server.should_exit),
+                     grpc_on_http_port=True)
     reloader = None
     if Path(config.file).is_file() and plan_models is None:
         reloader = Reloader(config.file, config, deployment, pool,
@@ -161,12 +163,25 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
         raise LauncherError("--watch-config needs a config file")
     server = DrainingServer(uvicorn.Config(app, host=gw.host, port=gw.port, log_level="warning", access_log=False,
                                            timeout_graceful_shutdown=5, lifespan="on",
-                                           http=http_protocol(gw.header_timeout)), app.state.drain)
+                                           http=http_protocol(gw.header_timeout, app.state.grpc_socket)),
+                            app.state.drain)
     try:
-        server.run()
+        server.run(sockets=[server.config.bind_socket()] + ([_listening(gw.host, gw.openai_port)]
+                                                           if gw.openai_port else []))
     except KeyboardInterrupt:
         pass
     return outcome["code"]
+
+
+def _listening(host: str, port: int) -> socket.socket:
+    """A second listening socket for the same app (gateway.openai_port), bound as uvicorn binds its own."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 class DrainingServer(uvicorn.Server):

@@ -1,7 +1,7 @@
 """`launch bench cost`: the CPU the front process spends per request and per streamed token.
 
     launch bench cost                          # Gemma behind launch: OpenAI chat, Anthropic messages, Responses,
-                                               # KServe REST, KServe gRPC
+                                               # KServe REST, KServe gRPC (its own port, and the HTTP port)
     launch bench cost --peer litellm           # and LiteLLM's proxy in front of the same engine, same run
     launch bench cost --fake                   # the fast fake engine: the gateway's cost with nothing else busy
 
@@ -100,7 +100,9 @@ def run(args) -> int:
                   "launcher: OpenAI Responses stream": launcher_front(protocol="responses"),
                   "launcher: KServe REST infer_stream": launcher_front(protocol="kserve"),
                   "launcher: KServe gRPC ModelStreamInfer": launcher_front(protocol="grpc",
-                                                                           grpc_target=f"127.0.0.1:{grpc_port}")}
+                                                                           grpc_target=f"127.0.0.1:{grpc_port}"),
+                  "launcher: the same, gRPC on the HTTP port": launcher_front(
+                      protocol="grpc", grpc_target=gateway.removeprefix("http://"))}
         with contextlib.ExitStack() as stack:
             if args.peer == "litellm":
                 url, lpid = stack.enter_context(peers.litellm_process(engine, "gemma", tmp))

@@ -60,7 +60,7 @@ def _openai_error(line: str) -> bool:
 
 
 def _kserve_error(line: str) -> bool:
-    return '"error_message": ""' not in line
+    return '"error_message":""' not in line.replace(" ", "")
 
 
 def _typed_error(line: str) -> bool:  # Anthropic's and the Responses API's error events

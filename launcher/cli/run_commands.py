@@ -51,8 +51,10 @@ def register(sub) -> None:
         s.add_argument(option, dest=key, type=_option_type(key), help=property_schema((key,)).get("description"))
     s.add_argument("--backend", choices=["cpu", "cann", "cuda"], default="cpu")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=document_defaults()["port"], help="HTTP: OpenAI and KServe v2 REST")
-    s.add_argument("--grpc-port", type=int, help="KServe v2 gRPC (off unless given)")
+    s.add_argument("--port", type=int, default=document_defaults()["port"],
+                   help="OpenAI, KServe v2 REST and gRPC (told apart by each connection's first bytes)")
+    s.add_argument("--grpc-port", type=int, help="KServe v2 gRPC on a port of its own too")
+    s.add_argument("--openai-port", type=int, help="the OpenAI API on this port too (anyserve: KServe on --port)")
     s.set_defaults(func=serve)
 
     ru = sub.add_parser("run", help="serve a Python worker app (module:app) behind the gateway, routed by capability")
@@ -63,8 +65,9 @@ def register(sub) -> None:
     ru.add_argument("--threads", type=int, default=4, help="handlers one process runs at once (default 4)")
     ru.add_argument("--name", help="the worker's name in logs and metrics")
     ru.add_argument("--host", default="127.0.0.1")
-    ru.add_argument("--port", type=int, default=8000, help="HTTP: KServe v2 REST, /route, /registry, metrics")
-    ru.add_argument("--grpc-port", type=int, help="KServe v2 gRPC (off unless given)")
+    ru.add_argument("--port", type=int, default=8000, help="KServe v2 REST and gRPC, /route, /registry, metrics")
+    ru.add_argument("--grpc-port", type=int, help="KServe v2 gRPC on a port of its own too")
+    ru.add_argument("--openai-port", type=int, help="the gateway's HTTP API on this port too")
     ru.add_argument("--register-with", help="URL of another launch gateway to register this one's capabilities with")
     ru.set_defaults(func=run_app)
 
@@ -180,8 +183,9 @@ def quick_config_text(args) -> str:
         value = getattr(args, key) if getattr(args, key) is not None else defaults.get(key)
         if value is not None:
             data[key] = gpu_layers(value) if key == "n_gpu_layers" else value
-    if args.grpc_port:
-        data["gateway"] = {"grpc_port": args.grpc_port}
+    gateway = {k: v for k, v in (("grpc_port", args.grpc_port), ("openai_port", args.openai_port)) if v}
+    if gateway:
+        data["gateway"] = gateway
     return yaml.safe_dump(data, sort_keys=False)
 
 
@@ -202,7 +206,8 @@ def run_config_text(args) -> str:
         worker["factory"] = True
     if args.name:
         worker["name"] = args.name
-    gateway = {k: v for k, v in (("grpc_port", args.grpc_port), ("register_with", args.register_with)) if v}
+    gateway = {k: v for k, v in (("grpc_port", args.grpc_port), ("openai_port", args.openai_port),
+                                 ("register_with", args.register_with)) if v}
     data = {"workers": [worker], "port": args.port, "hostname": args.host} | ({"gateway": gateway} if gateway else {})
     return yaml.safe_dump(data, sort_keys=False)
 

@@ -73,10 +73,17 @@ def document_checks(src: Source) -> list[Problem]:
             names.setdefault(name.casefold(), (v.index, name))
         out += _capability_checks(v)
     out += _worker_checks(src, d, {n for n in names} or {_top_name(d)})
+    http_port = get(d, "port", kind=int) or 8080
     grpc_port = get(d, "gateway", "grpc_port", kind=int)
-    if grpc_port is not None and grpc_port == (get(d, "port", kind=int) or 8080):
+    if grpc_port is not None and grpc_port == http_port:
         out.append(src.problem(("gateway", "grpc_port"), "gateway.grpc_port is the gateway's HTTP port too",
-                               value=grpc_port, hint="give gRPC a port of its own (Triton uses 8001)"))
+                               value=grpc_port, hint="leave grpc_port out: the HTTP port answers gRPC as well; or "
+                                                     "give gRPC a port of its own (Triton uses 8001)"))
+    openai_port = get(d, "gateway", "openai_port", kind=int)
+    if openai_port is not None and openai_port in (http_port, grpc_port):
+        out.append(src.problem(("gateway", "openai_port"), "gateway.openai_port is already the gateway's "
+                               f"{'HTTP' if openai_port == http_port else 'gRPC'} port", value=openai_port,
+                               hint="give it a port of its own, or leave it out (`port` serves the OpenAI API too)"))
     host = get(d, "hostname", kind=str)
     keys = any(get(d, "gateway", k) for k in ("api_keys", "api_key_file", "api_key_env"))
     if host not in LOCAL_HOSTS and not keys:

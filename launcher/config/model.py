@@ -129,7 +129,8 @@ class Engine:
 class Gateway:
     host: str = "127.0.0.1"
     port: int = 8080
-    grpc_port: int | None = None    # KServe v2 gRPC, on the same host; off when unset
+    grpc_port: int | None = None    # KServe v2 gRPC on a port of its own (the HTTP port answers gRPC too)
+    openai_port: int | None = None  # the gateway on a second port too (anyserve's --openai-port)
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     api_key_file: str | None = None
     api_key_env: str | None = None

@@ -6,7 +6,9 @@ app.state (set by the lifespan); every error is rendered by protocols/envelopes.
 """
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -52,7 +54,7 @@ from .slots import SlotQueue
 def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = None, keys: tuple[str, ...] = (),
                manager=None, on_start: Callable[[], Awaitable[None]] | None = None,
                on_stop: Callable[[], Awaitable[None]] | None = None,
-               exiting: Callable[[], bool] | None = None) -> FastAPI:
+               exiting: Callable[[], bool] | None = None, grpc_on_http_port: bool = False) -> FastAPI:
     metrics = Metrics()
     metrics.follow(deployment.events)
     telemetry = DeviceTelemetry(lambda: {r.spec.devices.backend for r in deployment.everything
@@ -61,6 +63,8 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
     pool = pool or ModelPool(deployment, gw.max_loaded, gw.load_timeout)
     drain = Drain(gw.drain_timeout)
     outer_exiting = exiting or (lambda: False)
+    # gRPC on the HTTP port (shared_port.py) reaches the gRPC server here: a socket only this user can open
+    grpc_socket = str(Path(tempfile.mkdtemp(prefix="launcher-grpc-")) / "grpc.sock") if grpc_on_http_port else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -74,9 +78,10 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
             st = GatewayState(deployment, pool, Forwarder(client, metrics, slots), metrics, keys,
                               gw.admin_key_env, manager, Router(deployment, Registry()),
                               gw.replica_id or f"{socket.gethostname()}:{gw.port}", gw.public_url,
-                              grpc_endpoint(gw), lambda: drain.draining or outer_exiting())
+                              grpc_endpoint(gw, grpc_socket is not None), lambda: drain.draining or outer_exiting())
             app.state.gw = st
-            grpc_server = await start_grpc(st, gw.host, gw.grpc_port) if gw.grpc_port else None
+            grpc_server = await start_grpc(st, gw.host, gw.grpc_port, grpc_socket) \
+                if gw.grpc_port or grpc_socket else None
             if grpc_server is not None:
                 drain.on_begin.append(lambda grace: grpc_server.stop(grace))
             if on_start:
@@ -91,6 +96,8 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
                     await registrar.stop()
                 if grpc_server is not None:
                     await grpc_server.stop(grace=5)
+                if grpc_socket:
+                    shutil.rmtree(Path(grpc_socket).parent, ignore_errors=True)
                 await telemetry.close()
                 await pool.close()
                 if manager is not None:
@@ -101,6 +108,7 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
     app = FastAPI(title="launcher gateway", version="0.1.0", lifespan=lifespan,
                   description="OpenAI-compatible front for llama.cpp engines")
     app.state.drain = drain
+    app.state.grpc_socket = grpc_socket  # for the HTTP protocol the server is given (limits.http_protocol)
     app.state.telemetry = telemetry
     app.add_middleware(BodyLimit, max_bytes=gw.max_body_bytes, timeout=gw.body_timeout)
     app.add_middleware(DrainGate, drain=drain)  # a draining gateway refuses before anything else
@@ -108,11 +116,13 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
     # outermost: a browser must be able to read every answer, refusals included
     app.add_middleware(DynamicCORS, origins=app.state.cors)
     install_error_handlers(app)
+    # Routes are matched in order, one by one: the generation routes go first (KServe's last cost its
+    # streams 20 µs a request in route matching alone).
     app.include_router(openai_routes.router)
+    app.include_router(kserve_rest.router)
     app.include_router(anthropic_routes.router)
     app.include_router(llama_routes.router)
     app.include_router(manage_routes.router)
-    app.include_router(kserve_rest.router)
     app.include_router(discovery_routes.router)
     app.include_router(console_logs.router)
     app.include_router(console_events.router)
@@ -157,12 +167,12 @@ def reconfigure(app: FastAPI, gw: Gateway) -> None:
 UI = Path(__file__).parent / "console" / "ui"  # the console (/ui): static files in the package, no build step, no CDN
 
 
-def grpc_endpoint(gw: Gateway) -> str | None:
-    """host:port of our gRPC service as others should dial it."""
-    if not gw.grpc_port:
-        return None
-    host = urlsplit(gw.public_url).hostname or "127.0.0.1"
-    return f"{host}:{gw.grpc_port}"
+def grpc_endpoint(gw: Gateway, on_http_port: bool) -> str | None:
+    """host:port of our gRPC service as others should dial it: its own port, else the HTTP one."""
+    url = urlsplit(gw.public_url)
+    if gw.grpc_port:
+        return f"{url.hostname or '127.0.0.1'}:{gw.grpc_port}"
+    return url.netloc if on_http_port else None
 
 
 def _install_operator_routes(app: FastAPI) -> None:

@@ -7,7 +7,6 @@ per-chunk work is counting token events and looking for the stream's end (OpenAI
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -169,19 +168,6 @@ class Forwarder:
         self._count_usage(runner.name, content)
         return json.loads(content)
 
-    @contextlib.asynccontextmanager
-    async def events(self, runner: ModelRunner, path: str, payload: dict):
-        """A streamed engine call as decoded SSE events; the upstream is closed (freeing the engine's slot)
-        however the caller leaves."""
-        up, resp = await self.open(runner, path, json.dumps(payload).encode(), streamed=True)
-        try:
-            if resp.status_code >= 400:
-                raise engine_error(resp.status_code, await resp.aread())
-            yield _decoded_events(resp, self.metrics, runner.name)
-        finally:
-            await resp.aclose()
-            self.release(runner, up)
-
     def _count_usage(self, model: str, content: bytes) -> None:
         try:
             usage = json.loads(content).get("usage") or {}
@@ -194,26 +180,6 @@ class Forwarder:
 class EngineStreamError(UpstreamError):
     """The engine failed, or stopped, in the middle of a stream."""
     code = "upstream_error"
-
-
-async def _decoded_events(resp: StreamResponse, metrics: Metrics, model: str):
-    done = False
-    try:
-        async for line in resp.aiter_lines():
-            if not line.startswith("data: "):
-                continue
-            data = line[6:]
-            if data == "[DONE]":
-                done = True
-                return
-            event = json.loads(data)
-            if not (event.get("choices") or [{}])[0].get("finish_reason"):
-                metrics.tokens.labels(model).inc()  # the finish chunk carries no token
-            yield event
-    except RETRYABLE + (httpx.ReadTimeout,) as exc:
-        raise EngineStreamError(f"the engine failed mid-stream ({type(exc).__name__})") from exc
-    if not done:
-        raise EngineStreamError("the engine's stream ended before [DONE] (truncated)")
 
 
 def engine_error(status: int, content: bytes) -> APIError:
@@ -239,9 +205,10 @@ class SSEPassthrough(SSEResponse):
     """Streams upstream SSE bytes as they come; races the client's disconnect against the upstream."""
 
     def __init__(self, release: Callable[[], None], resp: StreamResponse, metrics: Metrics, model: str,
-                 kind: StreamKind = OPENAI_STREAM):
+                 kind: StreamKind = OPENAI_STREAM, tally=None):
         super().__init__()
         self.release, self.resp, self.metrics, self.model, self.kind = release, resp, metrics, model, kind
+        self.tally = tally  # a rewriting one (kserve/streams.py); None: the bytes pass as they are
         self.done = lambda: None  # the route's bookkeeping, ended with the stream
         self.dispatch = None      # told the tokens and TTFT, when the route gives it
 
@@ -255,56 +222,75 @@ class SSEPassthrough(SSEResponse):
 
     async def _pump(self, send: Send, direct: DirectBody | None = None) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        tokens, ttft = await pipe_sse(self.resp, send, self.metrics, self.model, self.started, direct, self.kind)
+        tokens, ttft = await pipe_sse(self.resp, send, self.metrics, self.model, self.started, direct, self.kind,
+                                      self.tally)
         if self.dispatch is not None:
             self.dispatch.tokens_out, self.dispatch.ttft = tokens, ttft
 
 
-class _Tally:
-    """What the stream carried: token events, whether its end came (the last bytes are kept, so a marker
-    split between two chunks is still seen), the time to the first byte."""
-    __slots__ = ("kind", "events", "tail", "ended", "ttft", "observe")
+class Tally:
+    """What a passed-through stream carried: token events, whether its end came (the last bytes are kept, so
+    a marker split between two chunks is still seen), the time to the first byte. Streams that are rewritten
+    on the way (KServe's, kserve/streams.py) bring their own object with the same four members."""
+    __slots__ = ("kind", "events", "tail", "ended", "ttft")
 
-    def __init__(self, kind: StreamKind, observe: Callable[[float], None]):
-        self.kind, self.events, self.tail, self.ended, self.ttft, self.observe = kind, 0, b"", False, None, observe
+    def __init__(self, kind: StreamKind):
+        self.kind, self.events, self.tail, self.ended, self.ttft = kind, 0, b"", False, None
 
-    def add(self, chunk: bytes, started: float) -> None:
-        if self.ttft is None:
-            self.ttft = time.perf_counter() - started
-            self.observe(self.ttft)
+    def add(self, chunk: bytes) -> bytes:
+        """The bytes to send the client for this chunk of the engine's stream: here, the chunk itself."""
         self.events += chunk.count(self.kind.token)
         seen = self.tail + chunk
         self.ended = self.ended or self.kind.ended_in(seen)
         self.tail = seen[-40:]
+        return chunk
+
+    @property
+    def tokens(self) -> int:
+        # A stream that ended well closes with events that carry no token (OpenAI: the finish chunk and [DONE]).
+        return max(self.events - (self.kind.overhead if self.ended else 0), 0)
+
+    def error_event(self, message: str, code: str) -> bytes:
+        return self.kind.error_event(message, code)
 
 
 async def pipe_sse(resp: StreamResponse, send: Send, metrics: Metrics, model: str, started: float,
-                   direct: DirectBody | None = None, kind: StreamKind = OPENAI_STREAM) -> tuple[int, float | None]:
-    """Pass SSE bytes through; end with the family's error event if the engine fails or stops before its
-    stream's end (OpenAI: [DONE]). Returns (tokens sent, seconds to the first byte).
+                   direct: DirectBody | None = None, kind: StreamKind = OPENAI_STREAM,
+                   tally=None) -> tuple[int, float | None]:
+    """Pass SSE bytes through (or what `tally.add` makes of them); end with the family's error event if the
+    engine fails or stops before its stream's end (OpenAI: [DONE]). Returns (tokens sent, seconds to the
+    first byte).
 
     The fast path (measured: a third of the gateway's CPU per streamed token): with the lean upstream
     client and a direct body writer, each chunk goes from the engine's socket callback to the client's
     socket with no task switch and no ASGI layer; start and end still go through `send`."""
-    tally, ended = _Tally(kind, metrics.ttft.labels(model).observe), False
+    tally = tally or Tally(kind)
+    first = [True]
+
+    def seen() -> None:
+        if first[0]:
+            first[0] = False
+            tally.ttft = time.perf_counter() - started
+            metrics.ttft.labels(model).observe(tally.ttft)
     try:
         if direct is not None and direct.usable:
             def sink(chunk: bytes):
-                tally.add(chunk, started)
-                direct.write(chunk)
+                if first[0]:
+                    seen()
+                direct.write(tally.add(chunk))
                 return direct.drain() if direct.paused else None
             await resp.relay(sink)
         else:
             async for chunk in resp.aiter_raw():
-                tally.add(chunk, started)
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        ended = tally.ended
-        final = b"" if ended else kind.error_event(f"the engine's stream ended before {kind.end_name} (truncated)",
-                                                   "stream_truncated")
+                seen()
+                out = tally.add(chunk)
+                if out:
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+        final = b"" if tally.ended else tally.error_event(
+            f"the engine's stream ended before {kind.end_name} (truncated)", "stream_truncated")
     except RETRYABLE + (httpx.ReadTimeout,) as exc:
-        final = kind.error_event(f"the engine failed mid-stream ({type(exc).__name__})", "upstream_error")
-    # A stream that ended well closes with events that carry no token (OpenAI: the finish chunk and [DONE]).
-    tokens = max(tally.events - (kind.overhead if ended else 0), 0)
+        final = tally.error_event(f"the engine failed mid-stream ({type(exc).__name__})", "upstream_error")
+    tokens = tally.tokens
     metrics.tokens.labels(model).inc(tokens)
     await send({"type": "http.response.body", "body": final, "more_body": False})
     return tokens, tally.ttft

@@ -10,13 +10,13 @@ from ..config.source import Source
 from ..engines.llama_cpp_python import LlamaCppConfig
 from ..errors import did_you_mean
 
-# document key -> launcher config path (grpc_port is launcher's addition to the same file)
+# document key -> launcher config path (grpc_port and openai_port are launcher's additions)
 PATHS = {"model_path": ("model",), "name": ("model_alias",), "n_ctx": ("n_ctx",), "n_gpu_layers": ("n_gpu_layers",),
          "n_batch": ("n_batch",), "n_threads": ("n_threads",), "port": ("port",),
          "max_tokens": ("defaults", "max_tokens"), "temperature": ("defaults", "temperature"),
          "top_p": ("defaults", "top_p"), "top_k": ("defaults", "top_k"),
          "repeat_penalty": ("defaults", "repeat_penalty"), "stop": ("defaults", "stop"),
-         "grpc_port": ("gateway", "grpc_port")}
+         "grpc_port": ("gateway", "grpc_port"), "openai_port": ("gateway", "openai_port")}
 
 
 def is_anyserve(src: Source) -> bool:

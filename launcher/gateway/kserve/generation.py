@@ -7,15 +7,14 @@ call on it, so every engine kind and parallel layout answers both protocols thro
 """
 from __future__ import annotations
 
-import contextlib
+import json
 from dataclasses import dataclass
-from typing import AsyncIterator
 
 from ...errors import BadRequest
 from ...protocols.kserve.inputs import BY_NAME, DOCUMENT_DEFAULTS, ENGINE_EXTRAS, PARAMETERS
 from ...protocols.kserve.tensors import FLOAT, INTEGER, Tensor
 from ..limits import cap_max_tokens
-from ..proxy import Forwarder
+from ..proxy import Forwarder, engine_error
 
 COMPLETIONS = "/v1/completions"
 
@@ -108,16 +107,15 @@ async def complete(forwarder: Forwarder, runner, prompt: str, params: dict) -> C
                       usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
 
 
-async def open_stream(forwarder: Forwarder, runner, prompt: str, params: dict,
-                      stack: contextlib.AsyncExitStack) -> AsyncIterator[Piece]:
-    """Open the engine's stream now (so a full queue or a dead engine is an error status, not an event);
-    `stack` closes it. Its pieces: the last has the real finish reason (and the usage)."""
-    events = await stack.enter_async_context(forwarder.events(runner, COMPLETIONS,
-                                                              _payload(prompt, params, True, runner)))
-    return _pieces(events)
-
-
-async def _pieces(events) -> AsyncIterator[Piece]:
-    async for event in events:
-        choices = event.get("choices") or [{}]
-        yield Piece(choices[0].get("text") or "", choices[0].get("finish_reason"), event.get("usage"))
+async def open_engine_stream(forwarder: Forwarder, runner, prompt: str, params: dict):
+    """Open the engine's stream now (so a full queue or a dead engine is an error status, not an event):
+    (the upstream, the response). The caller closes the response and gives the upstream back."""
+    body = json.dumps(_payload(prompt, params, True, runner)).encode()
+    up, resp = await forwarder.open(runner, COMPLETIONS, body, streamed=True)
+    if resp.status_code >= 400:
+        try:
+            raise engine_error(resp.status_code, await resp.aread())
+        finally:
+            await resp.aclose()
+            forwarder.release(runner, up)
+    return up, resp

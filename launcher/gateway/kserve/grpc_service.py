@@ -13,6 +13,7 @@ import json
 import logging
 
 import grpc
+import httpx
 
 from ...errors import APIError, BadRequest, NotFound
 from ...protocols.kserve import grpc_predict_v2_pb2 as pb
@@ -24,11 +25,13 @@ from ...supervise.states import ModelState
 from ..auth import key_ok, presented_key
 from ..deps import GatewayState
 from ..dispatch import Dispatch
+from ..proxy import RETRYABLE, EngineStreamError
 from ..routing import Route, route_kserve
 from . import generation
 from .metadata import EXTENSIONS, PLATFORM, launcher_version
 from .relay import RelayError, error_message, relay, relay_headers, relay_stream
 from .rest import VERSION
+from .streams import CompletionChunks, GrpcMessages
 
 log = logging.getLogger("launcher.grpc")
 PUBLIC = {f"/{SERVICE}/ServerLive", f"/{SERVICE}/ServerReady"}
@@ -134,6 +137,28 @@ class InferenceService:
                     infer_response=proto_response(inner, raw=bool(request.raw_input_contents)) if inner
                     else pb.ModelInferResponse(id=request.id)))
 
+    async def _relay_engine(self, runner, request, call, raw: bool, queue: asyncio.Queue) -> int:
+        """The engine's stream as messages on `queue`, made in the upstream socket's callback (streams.py);
+        a failure or a cut stream raises EngineStreamError. Returns the tokens sent."""
+        forwarder = self.st.forwarder
+        up, resp = await generation.open_engine_stream(forwarder, runner, call.prompts[0], call.params)
+        chunks, messages = CompletionChunks(), GrpcMessages(runner.name, VERSION, request.id, raw)
+
+        def sink(chunk: bytes) -> None:
+            for piece in chunks.feed(chunk):
+                queue.put_nowait(messages.message(piece))
+        try:
+            await resp.relay(sink)
+        except RETRYABLE + (httpx.ReadTimeout,) as exc:
+            raise EngineStreamError(f"the engine failed mid-stream ({type(exc).__name__})") from exc
+        finally:
+            await resp.aclose()  # closing the connection makes llama-server free the slot
+            forwarder.release(runner, up)
+            self.st.metrics.tokens.labels(runner.name).inc(chunks.tokens)
+        if not chunks.done:
+            raise EngineStreamError("the engine's stream ended before [DONE] (truncated)")
+        return chunks.tokens
+
     async def ModelStreamInfer(self, request_iterator, context):
         """Requests are served concurrently; their responses interleave, each with its request's id."""
         queue: asyncio.Queue = asyncio.Queue()
@@ -171,20 +196,10 @@ class InferenceService:
             call = generation.decode_call(tensors, grpc_parameters(request.parameters), runner.request_defaults)
             if len(call.prompts) != 1:
                 raise BadRequest("a streamed request takes one prompt (shape [1])")
-            async with contextlib.AsyncExitStack() as stack:
-                async with Dispatch(self.st, runner, "grpc", "ModelStreamInfer") as dispatch:
-                    await dispatch.loaded()
-                    pieces = await generation.open_stream(self.st.forwarder, runner, call.prompts[0], call.params,
-                                                          stack)
-                    async for piece in pieces:
-                        params = {"triton_final_response": piece.finish_reason is not None}
-                        if piece.usage:
-                            params.update(prompt_tokens=piece.usage.get("prompt_tokens", 0),
-                                          completion_tokens=piece.usage.get("completion_tokens", 0))
-                        await queue.put(pb.ModelStreamInferResponse(infer_response=_response(
-                            runner.name, request.id, [piece.text], [piece.finish_reason or ""], form == "raw",
-                            params)))
-                    dispatch.status = 200
+            async with Dispatch(self.st, runner, "grpc", "ModelStreamInfer") as dispatch:
+                await dispatch.loaded()
+                dispatch.tokens_out = await self._relay_engine(runner, request, call, form == "raw", queue)
+                dispatch.status = 200
         except APIError as exc:
             await queue.put(pb.ModelStreamInferResponse(error_message=exc.message,
                                                         infer_response=pb.ModelInferResponse(id=request.id)))
@@ -230,11 +245,16 @@ def _refuse(handler, message: str):
                                                getattr(handler, "response_serializer", None))
 
 
-async def start_grpc(state: GatewayState, host: str, port: int) -> grpc.aio.Server:
+async def start_grpc(state: GatewayState, host: str, port: int | None, unix_socket: str | None = None) -> grpc.aio.Server:
+    """The service on `port` (gateway.grpc_port), and on `unix_socket`, where the HTTP port relays the gRPC
+    connections it gets (shared_port.py)."""
     server = grpc.aio.server(interceptors=[KeyCheck(state)])
     add_to_server(InferenceService(state), server)
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    server.add_insecure_port(address)
+    if port:
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        server.add_insecure_port(address)
+        log.info("KServe v2 gRPC on %s", address)
+    if unix_socket:
+        server.add_insecure_port(f"unix:{unix_socket}")
     await server.start()
-    log.info("KServe v2 gRPC on %s", address)
     return server

@@ -10,7 +10,7 @@ import json
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from ...errors import APIError, BadRequest, EngineUnavailable, NotFound
+from ...errors import BadRequest, EngineUnavailable, NotFound
 from ...protocols.kserve import inputs as kserve_inputs
 from ...protocols.kserve.rest_body import BINARY_HEADER, read_request
 from ...protocols.kserve.tensors import rest_inputs, rest_output
@@ -20,11 +20,13 @@ from ...supervise.states import ModelState
 from .. import api_docs as docs
 from ..deps import require_key, state
 from ..dispatch import Dispatch
+from ..proxy import SSEPassthrough
 from ..registry import RemoteReplica
 from ..routing import Route, route_kserve
 from . import generation
 from .metadata import model_metadata, server_metadata
 from .relay import RelayError, error_message, relay, relay_headers, relay_stream
+from .streams import SSERewrite, event_template
 
 router = APIRouter(prefix="/v2")
 KEY = {"dependencies": [Depends(require_key)]}
@@ -152,8 +154,8 @@ async def answered(request: Request, runner: ModelRunner, endpoint: str, work):
     return result
 
 
-@router.post("/models/{name}/infer", **KEY, **INFER_DOCS)
 @router.post("/models/{name}/versions/{version}/infer", **KEY, **INFER_DOCS)
+@router.post("/models/{name}/infer", **KEY, **INFER_DOCS)
 async def infer(request: Request, name: str, version: str | None = None):
     found = await routed(request, name, version, "infer")
     if isinstance(found, Response):
@@ -189,30 +191,20 @@ async def infer(request: Request, name: str, version: str | None = None):
 
 async def _stream_response(request: Request, runner: ModelRunner, prompt: str, params: dict, endpoint: str,
                            render, render_error) -> Response:
-    """An SSE answer, one event per engine chunk: `render(piece, last)` makes an event's JSON, and an
-    engine failure after the headers becomes `render_error(message)`, never a normal end."""
+    """An SSE answer, one event per engine chunk, on the fast path (streams.py): `render(piece)` makes an
+    event's bytes, and an engine failure after the headers becomes `render_error(message)`, never a normal end."""
     st = state(request)
-    stack = contextlib.AsyncExitStack()
     async with Dispatch(st, runner, "kserve", endpoint) as dispatch:
         await dispatch.loaded()
-        pieces = await generation.open_stream(st.forwarder, runner, prompt, params, stack)
-        done = dispatch.hand_over()
-
-    async def events():
-        try:
-            async for piece in pieces:
-                yield b"data: " + json.dumps(render(piece)).encode() + b"\n\n"
-        except APIError as exc:
-            yield b"data: " + json.dumps(render_error(exc.message)).encode() + b"\n\n"
-
-    async def close():
-        await stack.aclose()
-        done()
-    return EventStream(events(), close)
+        up, resp = await generation.open_engine_stream(st.forwarder, runner, prompt, params)
+        stream = SSEPassthrough(lambda: st.forwarder.release(runner, up), resp, st.metrics, runner.name,
+                                tally=SSERewrite(render, render_error))
+        stream.done, stream.dispatch = dispatch.hand_over(), dispatch
+    return stream
 
 
-@router.post("/models/{name}/infer_stream", **KEY, **STREAM_DOCS)
 @router.post("/models/{name}/versions/{version}/infer_stream", **KEY, **STREAM_DOCS)
+@router.post("/models/{name}/infer_stream", **KEY, **STREAM_DOCS)
 async def infer_stream(request: Request, name: str, version: str | None = None):
     found = await routed(request, name, version, "infer_stream")
     if isinstance(found, Response):
@@ -223,25 +215,14 @@ async def infer_stream(request: Request, name: str, version: str | None = None):
     if len(call.prompts) != 1:
         raise BadRequest("infer_stream takes one prompt (shape [1]); use infer for a batch", param="prompt")
     form = "contents" if form == "contents" else "data"  # an event stream carries no binary tensors
-    request_id = body.get("id")
-
-    def render(piece: generation.Piece) -> dict:
-        response = {"model_name": runner.name, "model_version": VERSION, "outputs": [
-            rest_output("text_output", "BYTES", [piece.text.encode()], form)[0],
-            rest_output("finish_reason", "BYTES", [(piece.finish_reason or "").encode()], form)[0]]}
-        if request_id is not None:
-            response["id"] = request_id
-        if piece.usage:
-            response["parameters"] = {"prompt_tokens": piece.usage.get("prompt_tokens", 0),
-                                      "completion_tokens": piece.usage.get("completion_tokens", 0)}
-        return {"error_message": "", "infer_response": response}
-
-    return await _stream_response(request, runner, call.prompts[0], call.params, "infer_stream", render,
+    head = {"model_name": runner.name, "model_version": VERSION} | ({"id": body["id"]} if "id" in body else {})
+    return await _stream_response(request, runner, call.prompts[0], call.params, "infer_stream",
+                                  event_template(head, form),
                                   lambda message: {"error_message": message, "infer_response": None})
 
 
-@router.post("/models/{name}/generate", **KEY, **GENERATE_DOCS)
 @router.post("/models/{name}/versions/{version}/generate", **KEY, **GENERATE_DOCS)
+@router.post("/models/{name}/generate", **KEY, **GENERATE_DOCS)
 async def generate(request: Request, name: str, version: str | None = None):
     found = await routed(request, name, version, "generate")
     if isinstance(found, Response):
@@ -258,8 +239,8 @@ async def generate(request: Request, name: str, version: str | None = None):
             "completion_tokens": result.completion_tokens}
 
 
-@router.post("/models/{name}/generate_stream", **KEY, **GENERATE_STREAM_DOCS)
 @router.post("/models/{name}/versions/{version}/generate_stream", **KEY, **GENERATE_STREAM_DOCS)
+@router.post("/models/{name}/generate_stream", **KEY, **GENERATE_STREAM_DOCS)
 async def generate_stream(request: Request, name: str, version: str | None = None):
     found = await routed(request, name, version, "generate_stream")
     if isinstance(found, Response):
@@ -267,9 +248,9 @@ async def generate_stream(request: Request, name: str, version: str | None = Non
     body, _, runner = found
     call = generation.decode_generate(body, runner.request_defaults)
 
-    def render(piece: generation.Piece) -> dict:
-        return {"model_name": runner.name, "model_version": VERSION, "text_output": piece.text,
-                "finish_reason": piece.finish_reason}
+    def render(piece: generation.Piece) -> bytes:
+        return b"data: " + json.dumps({"model_name": runner.name, "model_version": VERSION, "text_output": piece.text,
+                                       "finish_reason": piece.finish_reason}).encode() + b"\n\n"
 
     return await _stream_response(request, runner, call.prompts[0], call.params, "generate_stream", render,
                                   lambda message: {"error": message})
