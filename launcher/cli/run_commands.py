@@ -61,7 +61,10 @@ def register(sub) -> None:
     ru.add_argument("app", help="module:attribute of a launcher.worker App (of a function returning one, with "
                                 "--factory); imported from the current folder")
     ru.add_argument("--factory", action="store_true", help="call APP in each worker process to get the App")
-    ru.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    ru.add_argument("--workers", type=int, default=1, help="worker processes (default 1); with --max-workers, "
+                                                           "the fewest that run")
+    ru.add_argument("--max-workers", type=int, help="start more processes, up to this many, while requests wait "
+                                                    "(and stop them again when idle)")
     ru.add_argument("--threads", type=int, default=4, help="handlers one process runs at once (default 4)")
     ru.add_argument("--name", help="the worker's name in logs and metrics")
     ru.add_argument("--host", default="127.0.0.1")
@@ -201,7 +204,8 @@ def serve(args) -> int:
 
 def run_config_text(args) -> str:
     """`launch run module:app ...` as the YAML it stands for (a config with one worker and no model)."""
-    worker = {"app": args.app, "processes": args.workers, "threads": args.threads, "path": str(Path.cwd())}
+    processes = {"min": args.workers, "max": args.max_workers} if args.max_workers else args.workers
+    worker = {"app": args.app, "processes": processes, "threads": args.threads, "path": str(Path.cwd())}
     if args.factory:
         worker["factory"] = True
     if args.name:

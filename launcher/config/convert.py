@@ -85,8 +85,12 @@ def _worker_spec(d: dict, base: Path) -> WorkerSpec:
     ids = dev.get("ids")
     engine = section(Engine, {k: d[k] for k in ("start_timeout", "max_restarts", "restart_backoff") if k in d},
                      kind=WORKER_ENGINE.kind)
+    processes = d.get("processes", 1)
+    low, high = (processes.get("min", 1), processes["max"]) if isinstance(processes, dict) else (processes, processes)
+    scaling = {k: d[k] for k in ("scale_up_after", "scale_down_after") if k in d}
     return WorkerSpec(name=d.get("name") or default_worker_name(d["app"]), app=d["app"],
-                      factory=d.get("factory", False), processes=d.get("processes", 1), threads=d.get("threads", 4),
+                      factory=d.get("factory", False), processes=low, max_processes=high, threads=d.get("threads", 4),
+                      **scaling,
                       path=tuple(lexical(base / p) for p in paths),
                       env=tuple((k, _env_str(v)) for k, v in (d.get("env") or {}).items()),
                       devices=Devices(dev.get("backend", "cpu"), tuple(ids) if isinstance(ids, list) else None),

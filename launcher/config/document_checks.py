@@ -47,6 +47,16 @@ def _worker_checks(src: Source, d: dict, model_names: set[str]) -> list[Problem]
             out.append(src.problem(where, f"worker name {name!r} is also a model's name",
                                    hint="give the worker another `name:`"))
         seen.setdefault(name.casefold(), i)
+        processes = w.get("processes")
+        if isinstance(processes, dict) and isinstance(processes.get("max"), int) \
+                and isinstance(processes.get("min", 1), int) and processes.get("min", 1) > processes["max"]:
+            out.append(src.problem(("workers", i, "processes", "min"), f"processes.min ({processes.get('min')}) is "
+                                   f"above processes.max ({processes['max']})", hint="min is what always runs, max "
+                                   "the most under load: min <= max"))
+        for key in ("scale_up_after", "scale_down_after"):
+            if key in w and not isinstance(processes, dict):
+                out.append(src.problem(("workers", i, key), f"{key} applies only to `processes: {{min, max}}`",
+                                       warning=True, hint="give processes as {min: 1, max: N} to scale by load"))
     return out
 
 

@@ -244,8 +244,11 @@ class WorkerSpec:
     name: str
     app: str                   # module:attribute
     factory: bool = False
-    processes: int = 1
+    processes: int = 1          # started first, and never fewer (min)
+    max_processes: int = 1      # above `processes`: started and stopped by load (gateway/scaling.py)
     threads: int = 4
+    scale_up_after: float = 0.5    # seconds a request may wait before another process starts
+    scale_down_after: float = 30.0  # seconds a process above min may idle before it stops
     path: tuple[str, ...] = ()  # absolute folders put first on sys.path
     env: tuple[tuple[str, str], ...] = ()
     devices: Devices = Devices()
@@ -253,6 +256,10 @@ class WorkerSpec:
     defaults: Defaults = Defaults()
     preload: bool = True
     ttl: float | None = None
+
+    @property
+    def scales(self) -> bool:
+        return self.max_processes > self.processes
 
 
 def default_worker_name(app: str) -> str:

@@ -48,6 +48,7 @@ from .pool import ModelPool
 from .proxy import Forwarder
 from .registry import Registry
 from .routing import Router
+from .scaling import Autoscaler
 from .slots import SlotQueue
 
 
@@ -86,6 +87,8 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
                 drain.on_begin.append(lambda grace: grpc_server.stop(grace))
             if on_start:
                 await on_start()
+            scaler = Autoscaler(lambda: deployment.workers, slots, metrics)
+            scaler.start()
             pool.start_ttl_loop()
             telemetry.start()
             registrar = Registrar.start(st, gw) if gw.register_with else None
@@ -94,6 +97,7 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
             finally:
                 if registrar is not None:
                     await registrar.stop()
+                await scaler.close()
                 if grpc_server is not None:
                     await grpc_server.stop(grace=5)
                 if grpc_socket:

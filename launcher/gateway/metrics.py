@@ -16,6 +16,8 @@ class Metrics:
         self.errors = Counter("launcher_errors_total", "Error answers by model and code", ["model", "code"], registry=r)
         self.in_flight = Gauge("launcher_requests_in_flight", "Requests being served", ["model"], registry=r)
         self.queued = Gauge("launcher_requests_queued", "Requests waiting for an engine slot", ["model"], registry=r)
+        self.worker_processes = Gauge("launcher_worker_processes", "Processes a worker scaled by load runs now",
+                                      ["worker"], registry=r)
         self.refused = Counter("launcher_requests_refused_total", "Requests refused: queue full (429) or draining",
                                ["model", "reason"], registry=r)
         self.ttft = Histogram("launcher_time_to_first_byte_seconds", "Time to the first streamed byte",

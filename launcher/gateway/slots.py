@@ -43,6 +43,11 @@ class SlotQueue:
     def waiting(self, runner) -> int:
         return len(self.line(runner).waiting)
 
+    def oldest_wait(self, runner, now: float) -> float:
+        """Seconds the first request in the model's line has waited (0 with nobody waiting)."""
+        waiting = [f for f in self.line(runner).waiting if not f.done()]
+        return now - waiting[0].since if waiting else 0.0
+
     async def acquire(self, runner, exclude=(), first: bool = False):
         """A slot: returns the upstream it is on (its in_flight counts the request). `first`: a retry of a
         request that already had a slot goes before the ones in line (it arrived before them)."""
@@ -61,6 +66,7 @@ class SlotQueue:
                             "already wait (gateway.max_queue); retry shortly")
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         future.exclude = exclude  # type: ignore[attr-defined]
+        future.since = time.monotonic()  # type: ignore[attr-defined]  (what scaling by load looks at)
         line.waiting.appendleft(future) if first else line.waiting.append(future)
         self._count(runner)
         started = time.monotonic()

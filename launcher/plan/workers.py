@@ -20,9 +20,12 @@ def plan_worker(spec: WorkerSpec, devices: DeviceSet | None, binaries: Binaries,
                             "devices.ids")
         env.append((VISIBLE_ENV[spec.devices.backend], ",".join(map(str, ids))))
     procs = []
-    for i in range(spec.processes):
+    for i in range(spec.max_processes):  # ports for the most it may run; the runner starts `processes` of them
         port = next(ports)
         procs.append(ProcessSpec(f"{spec.name}#{i}", "worker", PYTHON_WORKER_KIND.argv(spec, port, binaries), tuple(env),
                                  port, PYTHON_WORKER_KIND.health_url(port), devices=tuple(ids)))
+    notes = (f"{spec.processes} to {spec.max_processes} processes by load: another starts when a request waits "
+             f"{spec.scale_up_after:g}s, one idle {spec.scale_down_after:g}s stops",) if spec.scales else ()
     return ModelPlan(spec.name, (spec.name,), "worker", tuple(procs),
-                     upstreams=tuple(f"http://{LOOPBACK}:{p.port}" for p in procs), slots_per_upstream=spec.threads)
+                     upstreams=tuple(f"http://{LOOPBACK}:{p.port}" for p in procs), slots_per_upstream=spec.threads,
+                     notes=notes)

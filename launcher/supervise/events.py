@@ -18,6 +18,7 @@ class EventKind(_Named):
     STATE = "state"          # a model's state changed
     RESTARTED = "restarted"  # an engine process exited unasked and is being restarted
     FAILED = "failed"        # restart limit reached: the model stays down
+    SCALED = "scaled"        # a worker scaled by load started or stopped a process (`detail` says how many now)
     CONFIG = "config"        # the config file was reloaded, or a reload was refused (model "", `data` says)
 
 

@@ -7,6 +7,7 @@ takes only that replica out of rotation while it restarts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -63,8 +64,9 @@ class ModelRunner(Upstreams):
         self.started_at: float | None = None
         self.upstreams: list[Upstream] = []
         self.request_defaults = spec.defaults.as_request_fields()  # added to requests that leave them out
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task] = []   # one restart watcher per upstream, in the same order
         self._stopping = False
+        self.scaling = False  # a worker scaled by load is starting or stopping a process
 
     @property
     def name(self) -> str:
@@ -102,9 +104,8 @@ class ModelRunner(Upstreams):
         self._set_state(ModelState.STARTING)
         self.started_at = time.time()
         write_plan_files(self.plan)
-        procs = [self._new_process(spec) for spec in self.plan.processes]
-        for p in procs:
-            p.on_line = lambda source, text: self._log(self.name, source, text)
+        first = getattr(self.spec, "processes", None) if self.is_worker else None  # a scaled worker's min
+        procs = [self._process(spec) for spec in self.plan.processes[:first]]
         self.upstreams = [Upstream(url, p, self.plan.slots_per_upstream) for url, p in zip(self.plan.upstreams, procs)]
         try:
             for p in procs:
@@ -117,6 +118,52 @@ class ModelRunner(Upstreams):
             raise
         self._set_state(ModelState.READY)
         self._tasks = [asyncio.create_task(self._watch(up)) for up in self.upstreams]
+
+    def _process(self, spec) -> Process:
+        p = self._new_process(spec)
+        p.on_line = lambda source, text: self._log(self.name, source, text)
+        return p
+
+    async def add_process(self) -> bool:
+        """Start one more of the plan's processes (a worker scaled by load); True once it is ready and takes
+        requests. The plan laid out ports for the most it may run."""
+        running = {u.url for u in self.upstreams}
+        spare = [(url, spec) for url, spec in zip(self.plan.upstreams, self.plan.processes) if url not in running]
+        if not spare or self._stopping:
+            return False
+        url, spec = spare[0]
+        up = Upstream(url, self._process(spec), self.plan.slots_per_upstream)
+        try:
+            await up.process.start()
+            await up.process.ensure_ready(self.spec.engine.start_timeout)
+        except StartError as exc:
+            log.warning("[%s] an extra process did not start: %s", self.name, exc)
+            await up.process.stop(2.0)
+            return False
+        if self._stopping:
+            await up.process.stop()
+            return False
+        self.upstreams.append(up)
+        self._tasks.append(asyncio.create_task(self._watch(up)))
+        self._emit(Event(EventKind.SCALED, self.name, self.state, f"{len(self.upstreams)} processes"))
+        return True
+
+    def retire(self, up: Upstream, grace: float = 10.0) -> Awaitable[None]:
+        """Take one idle process of a worker scaled by load out now (the caller saw it idle in this same step,
+        so no request can be given to it any more); the returned awaitable stops it."""
+        index = self.upstreams.index(up)
+        self.upstreams.remove(up)
+        watcher = self._tasks.pop(index) if index < len(self._tasks) else None
+        if watcher is not None:
+            watcher.cancel()  # its exit is asked for: not a crash to restart
+
+        async def stop() -> None:
+            if watcher is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            await up.process.stop(grace)
+            self._emit(Event(EventKind.SCALED, self.name, self.state, f"{len(self.upstreams)} processes"))
+        return stop()
 
     async def _watch(self, up: Upstream) -> None:
         """When a process exits unasked, restart it with exponential backoff, up to max_restarts crashes in a

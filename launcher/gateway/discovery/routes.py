@@ -44,9 +44,20 @@ async def registry(request: Request):
     st = state(request)
     views = [target_view(r) for r in st.deployment.everything]
     local = [{"name": v.name, "kind": v.kind, "state": v.state, "capabilities": v.capabilities,
-              "restarts": v.restarts, "processes": [e.as_json() for e in v.engines]} for v in views]
+              "restarts": v.restarts, "processes": [e.as_json() for e in v.engines]} | _scale(st, r)
+             for v, r in zip(views, st.deployment.everything)]
     return {"replica_id": st.replica_id, "endpoint": st.public_url, "grpc_endpoint": st.grpc_endpoint,
             "local": local, "replicas": [r.as_json() for r in st.registry.replicas]}
+
+
+def _scale(st, runner) -> dict:
+    """A worker scaled by load: its range, how many run and how many requests wait in its queue."""
+    spec = runner.spec
+    if not (runner.is_worker and spec.scales):
+        return {}
+    return {"scale": {"min": spec.processes, "max": spec.max_processes, "running": len(runner.upstreams),
+                      "queued": st.forwarder.slots.waiting(runner), "scale_up_after": spec.scale_up_after,
+                      "scale_down_after": spec.scale_down_after}}
 
 
 def _event(name: str, data: dict) -> bytes:
