@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from .config.dotenv_file import settings
 from .config.env_defaults import TOOL_DEFAULTS, Origin
 from .config.model import Config
 from .engines.programs import LLAMA_BENCH, LLAMA_SERVER, MPI_SERVER, RPC_SERVER
@@ -60,9 +61,10 @@ def mpirun_path() -> str:
 
 
 def env_tools(env: Mapping[str, str] | None = None) -> dict[str, tuple[str, str]]:
-    """Program name -> (path, variable) given by LLAMA_SERVER_PATH / LLAMA_BENCH_PATH."""
-    env = os.environ if env is None else env
-    return {tool: (env[name], name) for name, tool in TOOL_DEFAULTS if env.get(name)}
+    """Program name -> (path, where it was given) by LLAMA_SERVER_PATH / LLAMA_BENCH_PATH (the environment, else
+    the Llama Switch .env file)."""
+    given = settings(tuple(name for name, _ in TOOL_DEFAULTS), os.environ if env is None else env)
+    return {tool: (given[name].value, given[name].source) for name, tool in TOOL_DEFAULTS if name in given}
 
 
 def resolve_binaries(config: Config, bin_dir: Path | None = None, with_help: bool = True,
@@ -75,7 +77,7 @@ def resolve_binaries(config: Config, bin_dir: Path | None = None, with_help: boo
     for name in TOOLS:
         candidate = bin_dir / name if bin_dir else None
         if name in overrides:
-            path, source = overrides[name][0], "the environment"
+            path, source = overrides[name]
         elif candidate and candidate.exists():
             path, source = str(candidate), "launcher's build"
         else:

@@ -1,4 +1,5 @@
-"""The Llama Switch document's `.env` names, read from the environment as defaults the config overrides.
+"""The Llama Switch document's `.env` names, read from the environment (else its .env file, dotenv_file.py) as
+defaults the config overrides.
 
     MODELS_DIR -> models_dir   SERVER_PORT -> port   GPU_LAYERS -> n_gpu_layers
     LLAMA_SERVER_PATH, LLAMA_BENCH_PATH -> the llama-server / llama-bench programs (binaries.py)
@@ -13,6 +14,7 @@ from typing import Mapping
 
 import yaml
 
+from .dotenv_file import settings
 from .source import Source
 
 CONFIG_DEFAULTS = (("MODELS_DIR", "models_dir"), ("SERVER_PORT", "port"), ("GPU_LAYERS", "n_gpu_layers"))
@@ -28,19 +30,21 @@ class Origin:
 
 
 def apply_env_defaults(src: Source, env: Mapping[str, str]) -> list[Origin]:
-    """Fill the document's keys the config leaves out from the environment; say where each came from."""
+    """Fill the document's keys the config leaves out from the environment or the .env file; say where each
+    came from."""
     origins = []
     if not isinstance(src.data, dict):
         return origins
+    given = settings(tuple(name for name, _ in CONFIG_DEFAULTS), env)
     for name, key in CONFIG_DEFAULTS:
         if key in src.data:
             line = src.where((key,))[0]
             origins.append(Origin(name, key, str(src.data[key]), f"{src.file}:{line}"))
-        elif env.get(name):
-            value = _typed(env[name])
+        elif name in given:
+            value = _typed(given[name].value)
             src.data[key] = value
-            src.from_env[(key,)] = name
-            origins.append(Origin(name, key, str(value), "the environment"))
+            src.from_env[(key,)] = name if given[name].source == "the environment" else f"{name}, {given[name].source}"
+            origins.append(Origin(name, key, str(value), given[name].source))
         else:
             origins.append(Origin(name, key, "-", "not set"))
     return origins

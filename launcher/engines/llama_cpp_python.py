@@ -75,8 +75,13 @@ class LlamaCppConfig:
         return cls(**data)
 
     def validate(self) -> None:
-        """The anyserve document's checks (ValueError, as its tests expect)."""
+        """The anyserve document's checks, with its exceptions and messages (its tests match them)."""
         if not self.model_path:
             raise ValueError("model_path is required")
+        if self.n_ctx < 1:
+            raise ValueError(f"n_ctx must be positive, got {self.n_ctx}")
         if not 1 <= self.port <= 65535:
             raise ValueError(f"port must be between 1 and 65535, got {self.port}")
+        # the file last: the document's own port test names a file that need not exist
+        if not Path(self.model_path).exists():
+            raise FileNotFoundError(f"Model file not found: {self.model_path}")

@@ -5,6 +5,7 @@ import json
 import shlex
 
 from ..capabilities import show
+from ..config.dotenv_file import FILE_SOURCE
 from ..memory.estimate import MiB
 from .model import Plan, ProcessSpec
 
@@ -40,8 +41,9 @@ def memory_table(mem) -> list[str]:
 def to_shell(plan: Plan) -> str:
     out = [f"# plan for {plan.config_file}"] + [f"# backend: {b} ({why})" for b, why in plan.backends] + \
         [f"# gateway: http://{plan.gateway_host}:{plan.gateway_port}/v1 (runs inside launch)"]
-    if any(o.source == "the environment" for o in plan.origins):  # a Llama Switch .env is in use: say it all
-        out.append("# settings of the Llama Switch .env names (the config overrides the environment):")
+    if any(o.source == "the environment" or o.source.startswith(FILE_SOURCE) for o in plan.origins):  # in use:
+        out.append("# settings of the Llama Switch .env names (the config overrides the environment, which "
+                   "overrides the .env file):")
         out += [f"#   {o.env_name:<18} {o.setting:<13} {o.value}  <- {o.source}" for o in plan.origins]
     for model in plan.models:
         out += ["", f"# model {model.name!r} (accepted names: {', '.join(model.aliases)}), mode {model.mode}"]

@@ -20,6 +20,7 @@ from typing import Mapping
 
 from ..config.convert import base_dir, to_config
 from ..config.document_checks import document_checks
+from ..config.dotenv_file import DotEnvMissing
 from ..config.env_defaults import apply_env_defaults
 from ..config.inherit import model_views
 from ..config.model import Config, ModelSpec
@@ -60,7 +61,10 @@ def load_source(text: str, file: str = "<string>", **kw) -> LoadResult:
 def validate_source(src: Source, *, offline: bool = False, assume: DeviceSet | None = None,
                     env: Mapping[str, str] | None = None) -> LoadResult:
     problems = list(src.problems)
-    origins = apply_env_defaults(src, os.environ if env is None else env)
+    try:
+        origins = apply_env_defaults(src, os.environ if env is None else env)
+    except DotEnvMissing as exc:
+        raise ConfigError(problems + [exc.problem()]) from None
     devices_for = lookup(assume, offline)
     decided: dict = {}
     if src.data is not None:

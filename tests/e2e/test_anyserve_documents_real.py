@@ -90,6 +90,8 @@ def test_llama_cpp_document_user_worker_and_client(tmp_path, built, gemma):
 # --- the copies are the documents' code --------------------------------------------------------
 
 IMPORTS = [("from anyserve.worker.client import", "from launcher.worker.client import"),
+           ("from anyserve.builtins.llamacpp import LlamaCppConfig\n",
+            "from launcher.worker.builtins.llamacpp import LlamaCppConfig\n"),
            ("from anyserve.client import", "from launcher.worker.client import"),
            ("from anyserve.builtins.llamacpp import LlamaCppEngine",
             "from launcher.worker.builtins.llamacpp import LlamaCppEngine, extract_prompt"),
@@ -117,7 +119,8 @@ def as_launcher(code: str) -> str:
     ("001_086391c8785fef4e.txt", 3, "examples/pipeline/app.py", None),
     ("000_af5a0d70aa97a134.txt", 0, "tests/reference_examples/llamacpp_user_worker.py", None),
     ("000_af5a0d70aa97a134.txt", 0, "tests/reference_examples/llamacpp_client.py", "### 使用 anyserve 客户端"),
-], ids=["echo", "factory", "client", "context.call", "user-worker", "anyserve-client"])
+    ("000_af5a0d70aa97a134.txt", 0, "tests/unit/test_llamacpp_config_document.py", "### 单元测试"),
+], ids=["echo", "factory", "client", "context.call", "user-worker", "anyserve-client", "config-unit-tests"])
 def test_the_copies_are_the_documents_code(document, index, copy, after):
     if not REFERENCE.exists():
         pytest.skip("the reference documents are not beside this checkout")

@@ -19,8 +19,9 @@ print(json.dumps([{{"n_prompt": 16, "n_gen": 0, "avg_ts": 100.0, "stddev_ts": 1.
 """
 
 
-def make_manager(tmp_path: Path, models_dir: Path, delay: float = 0.0):
-    """The /api/v1 service over fake engines and a fake llama-bench, as a factory for the harness."""
+def make_manager(tmp_path: Path, models_dir: Path, delay: float = 0.0, flags: tuple[str, ...] = ()):
+    """The /api/v1 service over fake engines (`flags` for the ones it switches to) and a fake llama-bench, as a
+    factory for the harness."""
     bench = tmp_path / "llama-bench"
     bench.write_text(FAKE_BENCH.format(python=sys.executable, delay=delay))
     bench.chmod(0o755)
@@ -32,7 +33,7 @@ def make_manager(tmp_path: Path, models_dir: Path, delay: float = 0.0):
         return validate_source(Source("<switch request>", doc)).config.models[0]
 
     return lambda deployment, pool: ModelManager(deployment, pool, [str(models_dir)], spec_for,
-                                                 lambda spec: fake_plan(spec.name, []), str(bench))
+                                                 lambda spec: fake_plan(spec.name, list(flags)), str(bench))
 
 
 def models_folder(tmp_path: Path) -> Path:

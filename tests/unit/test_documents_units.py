@@ -129,3 +129,80 @@ def test_anyserve_yaml_takes_the_documents_defaults(tmp_path):
     path.write_text("model_path: m.gguf\n")
     m = load_config(path, offline=True).config.models[0]
     assert (m.params.n_ctx, m.params.n_batch, m.params.n_gpu_layers, m.defaults.max_tokens) == (2048, 512, "all", 256)
+
+
+def multi_model_yaml() -> str:
+    """The llama.cpp document's Phase-3 `multi-model.yaml`, as it is written."""
+    text = (Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "000_af5a0d70aa97a134.txt")
+    if not text.exists():
+        pytest.skip("the reference documents are not beside this checkout")
+    return text.read_text(encoding="utf-8").split("```yaml\n# multi-model.yaml", 1)[1].split("```", 1)[0]
+
+
+def test_the_phase_3_multi_model_yaml_is_a_config(tmp_path):
+    from launcher.validate import load_config
+    from tests.unit.gguf_fixture import write_tiny_gguf
+    path = tmp_path / "multi-model.yaml"
+    path.write_text("# multi-model.yaml" + multi_model_yaml())
+    with pytest.raises(ConfigError) as err:   # as written: only its files are missing here, named its way
+        load_config(path)
+    assert {(p.dotted, p.line) for p in err.value.problems} == {("models[0].path", 3), ("models[1].path", 6)}
+    for name in ("llama-7b.gguf", "codellama-13b.gguf"):
+        write_tiny_gguf(tmp_path / name)
+    path.write_text(path.read_text().replace("/models/", f"{tmp_path}/"))
+    cfg = load_config(path).config
+    assert [(m.name, m.model, m.params.n_gpu_layers, m.params.n_ctx) for m in cfg.models] == [
+        ("llama-7b", str(tmp_path / "llama-7b.gguf"), 35, 2048), ("codellama", str(tmp_path / "codellama-13b.gguf"), 40, 2048)]
+    assert cfg.gateway.port == 8000   # the document's default port
+
+
+def test_the_multi_model_yaml_problems_name_the_documents_keys(tmp_path):
+    from launcher.validate import load_config
+    path = tmp_path / "multi-model.yaml"
+    path.write_text("models:\n  - path: a.gguf\n    n_gpu_layer: 35\n  - path: b.gguf\n    name: b\n    n_ctx: 0\n"
+                    "    port: 9000\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, offline=True)
+    found = {(p.dotted, p.line) for p in err.value.problems}
+    assert found == {("models[0].n_gpu_layer", 3), ("models[1].n_ctx", 6), ("models[1].port", 7)}, found
+    assert "did you mean 'n_gpu_layers'" in str(err.value)
+
+
+SWITCH_ENV = """# 必需配置
+# llama.cpp 二进制文件路径
+LLAMA_SERVER_PATH={server}
+LLAMA_BENCH_PATH={bench}
+
+MODELS_DIR={models}
+
+# 可选配置
+SERVER_PORT=8080
+GPU_LAYERS=20  # GPU加速层数
+"""
+
+
+def test_the_switch_documents_env_file_is_read_from_config_path_then_dot_env(tmp_path, monkeypatch):
+    """The Llama Switch document's `.env` example: CONFIG_PATH names it, else ./.env; a comment after a value
+    is not part of it; the environment wins over the file; `launch plan` says where each value came from."""
+    from launcher.binaries import resolve_binaries
+    env_file = tmp_path / "switch.env"
+    env_file.write_text(SWITCH_ENV.format(server="/opt/llama/llama-server", bench="/opt/llama/llama-bench",
+                                          models="/srv/models"))
+    cfg = load_source("model: m.gguf\n", "x.yaml", offline=True, env={"CONFIG_PATH": str(env_file)}).config
+    assert (cfg.models_dir, cfg.gateway.port, cfg.models[0].params.n_gpu_layers) == ("/srv/models", 8080, 20)
+    binaries = resolve_binaries(cfg, with_help=False, env={"CONFIG_PATH": str(env_file)})
+    assert binaries.llama_server == "/opt/llama/llama-server" and binaries.llama_bench == "/opt/llama/llama-bench"
+    text = to_shell(make_plan(cfg, parse_assumed("cpu"), binaries, itertools.count(1), Host()))
+    assert f"#   GPU_LAYERS         n_gpu_layers  20  <- the .env file {env_file}:10" in text
+    assert f"#   LLAMA_SERVER_PATH  llama-server  /opt/llama/llama-server  <- the .env file {env_file}:3" in text
+    # the environment wins over the file
+    cfg = load_source("model: m.gguf\n", "x.yaml", offline=True,
+                      env={"CONFIG_PATH": str(env_file), "GPU_LAYERS": "7"}).config
+    assert cfg.models[0].params.n_gpu_layers == 7
+    # without CONFIG_PATH: ./.env
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("GPU_LAYERS=12 # a comment\nUNRELATED=1\n")
+    assert load_source("model: m.gguf\n", "x.yaml", offline=True, env={}).config.models[0].params.n_gpu_layers == 12
+    # a CONFIG_PATH that names nothing is an error that says so
+    with pytest.raises(ConfigError, match="CONFIG_PATH names .*absent.env, which is not a file"):
+        load_source("model: m.gguf\n", "x.yaml", offline=True, env={"CONFIG_PATH": str(tmp_path / "absent.env")})

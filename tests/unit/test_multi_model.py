@@ -1,5 +1,6 @@
 """Tier 1: several models in one config, on-demand loading, LRU eviction, TTL, management API."""
 import os
+import time
 from pathlib import Path
 
 import httpx
@@ -168,6 +169,27 @@ def test_switch_stop_and_status(tmp_path, models_dir):
         assert again.status_code == 503 and again.json()["error"]["code"] == "model_stopped"
         # and a model replaced by the switch stays stopped too, until switched to again
         assert httpx.post(gw.url + "/v1/chat/completions", json=CHAT | {"model": "fake"}).status_code == 503
+
+
+def test_status_during_a_switch_says_running_only_with_a_process(tmp_path, models_dir):
+    """A client that parses the document's fields never sees `running: true` without start_time and
+    process_id, one entry per model, and one model running once the switch is over."""
+    manager = make_manager(tmp_path, models_dir, flags=("--load-seconds", "1.5"))
+    with gateway(tmp_path, ["--ignore-sigterm"], manager=manager) as gw:  # the evicted model takes its time
+        api(gw, "POST", "/model/switch", json={"model_path": "tiny.gguf", "config": {}})
+        snapshots = []
+        while not snapshots or not any(e["model_name"] == "tiny" and e["state"] == "ready" for e in snapshots[-1]):
+            snapshots.append(api(gw, "GET", "/model/status").json()["data"])
+            assert len(snapshots) < 400
+            time.sleep(0.05)
+        for entries in snapshots:
+            names = [e["model_name"] for e in entries]
+            assert len(names) == len(set(names)), entries
+            for e in entries:
+                assert (e["start_time"] is not None) == (e["process_id"] is not None) == e["running"], e
+        starting = [e for entries in snapshots for e in entries if e["model_name"] == "tiny" and e["state"] == "starting"]
+        assert starting  # the switch was watched while the model loaded
+        assert [e["model_name"] for e in snapshots[-1] if e["running"]] == ["tiny"]
 
 
 def test_stop_without_a_body_stops_the_running_model(tmp_path, models_dir):

@@ -203,13 +203,15 @@ class ModelManager:
 
     async def status(self, runner: ModelRunner) -> dict:
         procs = [u.process for u in runner.upstreams]
-        running = runner.state.loaded
-        main = procs[0] if procs else None
         live = [p for p in procs if _alive(p)]
+        # The document's `running` means a process exists: a model still starting (no process yet) or already
+        # stopped is not running, so start_time and process_id are set exactly when it is (state says more).
+        running = bool(live)
+        main = live[0] if live else (procs[0] if procs else None)
         rss = round(sum(rss_mib(p.pid) for p in live), 1)
         return {"running": running, "model_name": runner.name, "model_path": model_file(runner.spec),
                 "port": main.spec.port if main else None,
-                "start_time": iso_utc(runner.started_at) if running else None,
+                "start_time": iso_utc(main.started_at or runner.started_at) if running else None,
                 "process_id": main.pid if main and running else None,
                 "vram_usage": await self._device_mib(runner, live) if running else None,
                 # launcher's additions
