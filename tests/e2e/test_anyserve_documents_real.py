@@ -49,8 +49,7 @@ def test_anyserve_readme_examples(tmp_path, built):
     assert res.stdout.splitlines() == ["client: hello", "factory processes: 2", "factory answer: [42]"]
 
 
-LLAMACPP_CONFIG = """port: 8090
-gateway: {grpc_port: 8000}
+LLAMACPP_CONFIG = """port: 8000
 workers:
   - app: llamacpp_user_worker:app
     path: EXAMPLES
@@ -67,10 +66,10 @@ from pathlib import Path
 from launcher.testing.launched import launched
 from launcher.worker import Client
 config, client_example, log = sys.argv[1:4]
-with launched(["--config", config], "http://127.0.0.1:8090", Path(log)):
+with launched(["--config", config], "http://127.0.0.1:8000", Path(log)):
     runpy.run_path(client_example)          # the document's client: gRPC localhost:8000, model llama-7b
     print()
-    with Client(endpoint="http://127.0.0.1:8090") as client:   # the user-written worker's capability
+    with Client(endpoint="http://127.0.0.1:8000") as client:   # the user-written worker's capability (REST)
         answer = client.infer("completion", {"prompt": ["Once upon a time"]}, capability={"model": "my-model"})
         print("my-model:", bool(answer.outputs["text_output"].strip()))
 """

@@ -177,7 +177,7 @@ DOCUMENT_CURLS = [  # 000, 使用 curl: exactly as written
      '"datatype": "BYTES",\n        "shape": [1],\n        "data": ["Once upon a time"]\n      }\n    ]\n  }'],
 ]
 DRIVER = """
-import subprocess, sys, json
+import runpy, subprocess, sys, json
 from pathlib import Path
 from launcher.testing.launched import launched
 with launched(["serve", sys.argv[1], "--name", "llama-7b", "--n-ctx", "1024"], "http://127.0.0.1:8000",
@@ -185,20 +185,74 @@ with launched(["serve", sys.argv[1], "--name", "llama-7b", "--n-ctx", "1024"], "
     for argv in json.loads(sys.argv[3]):
         print(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
         print("=====")
+    runpy.run_path(sys.argv[4])    # the document's AnyServeClient("localhost:8000"): gRPC, on the same port
 """
 
 
-def test_the_documents_curl_lines_verbatim(tmp_path, gemma):
-    """`anyserve serve model.gguf --name llama-7b` answers on localhost:8000, where the curl lines go: here
-    `launch serve` does, in a namespace of its own, with its default port (the document's)."""
+def test_the_documents_curl_lines_and_client_on_one_port(tmp_path, gemma):
+    """`anyserve serve model.gguf --name llama-7b` answers on localhost:8000 both ways, as document 000 uses it:
+    its curl lines (REST) and its AnyServeClient example (gRPC) against one `launch serve`, in a namespace of
+    its own, with its default port (the document's)."""
+    client = ROOT / "tests" / "reference_examples" / "llamacpp_client.py"
     with network_namespace("curl") as ns:
         res = subprocess.run(in_namespace(ns, [sys.executable, "-c", DRIVER, str(gemma), str(tmp_path / "log"),
-                                               json.dumps(DOCUMENT_CURLS)]),
+                                               json.dumps(DOCUMENT_CURLS), str(client)]),
                              capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:] + (tmp_path / "log").read_text()[-2000:]
-    infer, stream, _ = res.stdout.split("=====\n")
+    infer, stream, generated = res.stdout.split("=====\n")
     answer = json.loads(infer)
     assert answer["model_name"] == "llama-7b" and answer["outputs"][0]["data"][0].strip()
     events = [json.loads(ln[6:]) for ln in stream.splitlines() if ln.startswith("data: ")]
     assert len(events) > 2 and all(e["error_message"] == "" for e in events)
     assert events[-1]["infer_response"]["outputs"][1]["data"][0] in ("stop", "length")
+    assert len(generated.strip().splitlines()) >= 1 and generated.strip()  # infer's text, then the stream's
+
+
+OPENAI_PORT_DRIVER = """
+import shlex, subprocess, sys
+from pathlib import Path
+import numpy as np
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from openai import OpenAI
+from launcher.testing.launched import launched
+line, gemma, log = sys.argv[1:4]
+# the document's model path, in this namespace's own mounts: a tmpfs on /path holding a link to Gemma
+subprocess.run(["mount", "-t", "tmpfs", "tmpfs", "/path"], check=True)
+Path("/path/to").mkdir()
+Path("/path/to/model.gguf").symlink_to(gemma)
+with launched(shlex.split(line)[1:], "http://127.0.0.1:8000", Path(log)):
+    chat = OpenAI(base_url="http://localhost:8080/v1", api_key="none").chat.completions.create(
+        model="my-model", messages=[{"role": "user", "content": "Say hi"}], max_tokens=8)
+    print("openai on 8080:", bool(chat.choices[0].message.content))
+    for module, name in ((httpclient, "http"), (grpcclient, "grpc")):
+        client = module.InferenceServerClient("localhost:8000")
+        prompt = module.InferInput("prompt", [1], "BYTES")
+        prompt.set_data_from_numpy(np.array([b"Once upon a time"], dtype=object))
+        text = client.infer("my-model", [prompt]).as_numpy("text_output")[0]
+        print(f"tritonclient.{name} on 8000:", bool(text.strip()))
+"""
+
+
+def test_the_readmes_openai_port_line_verbatim(tmp_path, gemma):
+    """anyserve's README: `anyserve serve /path/to/model.gguf --name my-model --port 8000 --openai-port 8080`
+    (KServe on 8000, OpenAI on 8080), run as written but for the command name."""
+    readme = ROOT.parent / "shared" / "reference" / "001_086391c8785fef4e.txt"
+    if not readme.exists():
+        pytest.skip("the reference documents are not beside this checkout")
+    [line] = [ln for ln in readme.read_text(encoding="utf-8").splitlines()
+              if ln.startswith("anyserve serve /path/to/model.gguf") and ln.endswith("--openai-port 8080")]
+    made = not Path("/path").exists()
+    if made:
+        Path("/path").mkdir()   # a mount point; what is mounted there is the namespace's own
+    try:
+        with network_namespace("openai-port") as ns:
+            res = subprocess.run(in_namespace(ns, [sys.executable, "-c", OPENAI_PORT_DRIVER, line, str(gemma),
+                                                   str(tmp_path / "log")]),
+                                 capture_output=True, text=True, cwd=ROOT, timeout=300)
+    finally:
+        if made:
+            Path("/path").rmdir()
+    assert res.returncode == 0, res.stderr[-2000:] + (tmp_path / "log").read_text()[-2000:]
+    assert res.stdout.splitlines() == ["openai on 8080: True", "tritonclient.http on 8000: True",
+                                       "tritonclient.grpc on 8000: True"]

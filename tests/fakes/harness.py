@@ -95,9 +95,10 @@ def serving(cfg, deployment: Deployment, keys=(), wait_ready=True, manager=None)
         await deployment.stop_all(grace=3)
 
     app = create_app(deployment, cfg.gateway, pool=pool, keys=keys,
-                     manager=manager(deployment, pool) if manager else None, on_start=on_start, on_stop=on_stop)
+                     manager=manager(deployment, pool) if manager else None, on_start=on_start, on_stop=on_stop,
+                     grpc_on_http_port=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                                           http=http_protocol(cfg.gateway.header_timeout)))
+                                           http=http_protocol(cfg.gateway.header_timeout, app.state.grpc_socket)))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     assert wait_for(lambda: server.started, 30), "the gateway did not start"
