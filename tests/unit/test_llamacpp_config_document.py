@@ -1,5 +1,6 @@
 # tests/builtins/test_llamacpp_config.py
 import pytest
+
 from launcher.worker.builtins.llamacpp import LlamaCppConfig
 
 
