@@ -163,7 +163,7 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
         raise LauncherError("--watch-config needs a config file")
     server = DrainingServer(uvicorn.Config(app, host=gw.host, port=gw.port, log_level="warning", access_log=False,
                                            timeout_graceful_shutdown=5, lifespan="on",
-                                           http=http_protocol(gw.header_timeout, app.state.grpc_socket)),
+                                           http=http_protocol(gw.header_timeout, app.state.grpc)),
                             app.state.drain)
     try:
         server.run(sockets=[server.config.bind_socket()] + ([_listening(gw.host, gw.openai_port)]

@@ -6,9 +6,7 @@ app.state (set by the lifespan); every error is rendered by protocols/envelopes.
 """
 from __future__ import annotations
 
-import shutil
 import socket
-import tempfile
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -38,7 +36,8 @@ from .discovery import routes as discovery_routes
 from .discovery.registration import Registrar
 from .drain import Drain, DrainGate
 from .kserve import rest as kserve_rest
-from .kserve.grpc_service import start_grpc
+from .kserve.grpc_http2 import GrpcServer
+from .kserve.grpc_service import InferenceService
 from .limits import BodyLimit
 from .llama import routes as llama_routes
 from .manage import routes as manage_routes
@@ -64,8 +63,7 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
     pool = pool or ModelPool(deployment, gw.max_loaded, gw.load_timeout)
     drain = Drain(gw.drain_timeout)
     outer_exiting = exiting or (lambda: False)
-    # gRPC on the HTTP port (shared_port.py) reaches the gRPC server here: a socket only this user can open
-    grpc_socket = str(Path(tempfile.mkdtemp(prefix="launcher-grpc-")) / "grpc.sock") if grpc_on_http_port else None
+    grpc = GrpcServer() if grpc_on_http_port or gw.grpc_port else None  # served once the state exists
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -79,12 +77,13 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
             st = GatewayState(deployment, pool, Forwarder(client, metrics, slots), metrics, keys,
                               gw.admin_key_env, manager, Router(deployment, Registry()),
                               gw.replica_id or f"{socket.gethostname()}:{gw.port}", gw.public_url,
-                              grpc_endpoint(gw, grpc_socket is not None), lambda: drain.draining or outer_exiting())
+                              grpc_endpoint(gw, grpc_on_http_port), lambda: drain.draining or outer_exiting())
             app.state.gw = st
-            grpc_server = await start_grpc(st, gw.host, gw.grpc_port, grpc_socket) \
-                if gw.grpc_port or grpc_socket else None
-            if grpc_server is not None:
-                drain.on_begin.append(lambda grace: grpc_server.stop(grace))
+            if grpc is not None:
+                grpc.serve(InferenceService(st), lambda: st.keys)
+                if gw.grpc_port:
+                    await grpc.listen(gw.host, gw.grpc_port)
+                drain.on_begin.append(lambda grace: grpc.stop(grace))
             if on_start:
                 await on_start()
             scaler = Autoscaler(lambda: deployment.workers, slots, metrics)
@@ -98,10 +97,8 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
                 if registrar is not None:
                     await registrar.stop()
                 await scaler.close()
-                if grpc_server is not None:
-                    await grpc_server.stop(grace=5)
-                if grpc_socket:
-                    shutil.rmtree(Path(grpc_socket).parent, ignore_errors=True)
+                if grpc is not None:
+                    await grpc.stop(grace=5)
                 await telemetry.close()
                 await pool.close()
                 if manager is not None:
@@ -112,7 +109,7 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
     app = FastAPI(title="launcher gateway", version="0.1.0", lifespan=lifespan,
                   description="OpenAI-compatible front for llama.cpp engines")
     app.state.drain = drain
-    app.state.grpc_socket = grpc_socket  # for the HTTP protocol the server is given (limits.http_protocol)
+    app.state.grpc = grpc  # for the HTTP protocol the server is given (limits.http_protocol)
     app.state.telemetry = telemetry
     app.add_middleware(BodyLimit, max_bytes=gw.max_body_bytes, timeout=gw.body_timeout)
     app.add_middleware(DrainGate, drain=drain)  # a draining gateway refuses before anything else

@@ -19,7 +19,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from ..errors import APIError, PayloadTooLarge
 from ..protocols.envelopes import error_response
 from .direct import attach
-from .shared_port import GrpcRelay, looks_like_http2
+from .shared_port import looks_like_http2
 
 
 class RequestTimeout(APIError):
@@ -68,15 +68,15 @@ async def _within(awaitable, seconds: float):
 
 
 class GuardedHttp(HttpToolsProtocol):
-    """uvicorn's HTTP protocol with a deadline for each request's headers; with `grpc_socket`, a connection
-    that opens with HTTP/2's preface is handed to the gRPC server there (shared_port.py)."""
+    """uvicorn's HTTP protocol with a deadline for each request's headers; with `grpc`, a connection that
+    opens with HTTP/2's preface is handed to the gateway's gRPC protocol (shared_port.py)."""
     header_timeout = 10.0
-    grpc_socket: str | None = None
+    grpc = None   # kserve.grpc_http2.GrpcServer
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._header_deadline = None
-        self._sniffing, self._head = self.grpc_socket is not None, b""
+        self._sniffing, self._head = self.grpc is not None, b""
         self._arm()
 
     def data_received(self, data: bytes) -> None:
@@ -89,8 +89,8 @@ class GuardedHttp(HttpToolsProtocol):
             self._sniffing = False
             if verdict:
                 self._disarm()
-                self.connections.discard(self)  # uvicorn no longer owns it: the relay does
-                GrpcRelay(self.transport, data, self.grpc_socket)
+                self.connections.discard(self)  # uvicorn no longer owns it
+                self.grpc.adopt(self.transport, data)
                 return
         super().data_received(data)
 
@@ -123,9 +123,9 @@ class GuardedHttp(HttpToolsProtocol):
             self.transport.close()
 
 
-def http_protocol(header_timeout: float, grpc_socket: str | None = None) -> type[GuardedHttp]:
-    """The protocol class uvicorn is given (`uvicorn.Config(http=...)`)."""
-    return type("GuardedHttp", (GuardedHttp,), {"header_timeout": header_timeout, "grpc_socket": grpc_socket})
+def http_protocol(header_timeout: float, grpc=None) -> type[GuardedHttp]:
+    """The protocol class uvicorn is given (`uvicorn.Config(http=...)`); `grpc`: the app's GrpcServer."""
+    return type("GuardedHttp", (GuardedHttp,), {"header_timeout": header_timeout, "grpc": grpc})
 
 
 def cap_max_tokens(body: dict, n_ctx: int | None) -> bool:

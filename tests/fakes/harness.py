@@ -98,7 +98,7 @@ def serving(cfg, deployment: Deployment, keys=(), wait_ready=True, manager=None)
                      manager=manager(deployment, pool) if manager else None, on_start=on_start, on_stop=on_stop,
                      grpc_on_http_port=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                                           http=http_protocol(cfg.gateway.header_timeout, app.state.grpc_socket)))
+                                           http=http_protocol(cfg.gateway.header_timeout, app.state.grpc)))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     assert wait_for(lambda: server.started, 30), "the gateway did not start"

@@ -33,11 +33,12 @@ class Completion:
     completion_tokens: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Piece:
     text: str
     finish_reason: str | None = None      # set on the last piece
     usage: dict | None = None
+    raw: str | None = None                # the text as the engine's JSON string literal, quotes included
 
 
 def _value(tensor: Tensor):

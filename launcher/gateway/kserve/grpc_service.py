@@ -1,5 +1,6 @@
-"""KServe v2 over gRPC: `inference.GRPCInferenceService` in the gateway's own event loop and process
-(grpc.aio), on `gateway.grpc_port`. Same models, routing, keys, metrics and generation path as REST.
+"""KServe v2 over gRPC: `inference.GRPCInferenceService` in the gateway's own event loop and process, on the
+HTTP port and on `gateway.grpc_port` (the HTTP/2 side is grpc_http2.py; keys are checked there). Same models,
+routing, metrics and generation path as REST.
 
 ModelStreamInfer is Triton's: one stream carries many requests; each gets one response per engine
 chunk (the last with the real finish reason and `triton_final_response`), errors as `error_message`.
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from typing import Awaitable, Callable, Optional
 
 import grpc
 import httpx
@@ -18,11 +20,9 @@ import httpx
 from ...errors import APIError, BadRequest, NotFound
 from ...protocols.kserve import grpc_predict_v2_pb2 as pb
 from ...protocols.kserve import inputs as kserve_inputs
-from ...protocols.kserve.service import SERVICE, add_to_server
 from ...protocols.kserve.tensors import CONTENTS, encode_raw, grpc_inputs, grpc_parameters
 from ...protocols.kserve.wire import json_request, proto_response, set_parameters
 from ...supervise.states import ModelState
-from ..auth import key_ok, presented_key
 from ..deps import GatewayState
 from ..dispatch import Dispatch
 from ..proxy import RETRYABLE, EngineStreamError
@@ -34,7 +34,7 @@ from .rest import VERSION
 from .streams import CompletionChunks, GrpcMessages
 
 log = logging.getLogger("launcher.grpc")
-PUBLIC = {f"/{SERVICE}/ServerLive", f"/{SERVICE}/ServerReady"}
+Emit = Callable[[pb.ModelStreamInferResponse], Optional[Awaitable[None]]]  # sends one response; may ask to wait
 STATUS = {400: grpc.StatusCode.INVALID_ARGUMENT, 401: grpc.StatusCode.UNAUTHENTICATED,
           403: grpc.StatusCode.PERMISSION_DENIED, 404: grpc.StatusCode.NOT_FOUND,
           405: grpc.StatusCode.UNIMPLEMENTED, 409: grpc.StatusCode.FAILED_PRECONDITION,
@@ -125,28 +125,32 @@ class InferenceService:
             raise RelayError(status, error_message(content))
         return proto_response(json.loads(content), raw=bool(request.raw_input_contents))
 
-    async def _relay_stream(self, request, chosen: Route, metadata: dict, queue: asyncio.Queue) -> None:
+    async def _relay_stream(self, request, chosen: Route, metadata: dict, emit: Emit) -> None:
         path = f"/v2/models/{request.model_name}/infer_stream"
         async with contextlib.AsyncExitStack() as stack:
             events = await relay_stream(self.st, chosen, path, json.dumps(json_request(request)).encode(),
                                         relay_headers(self.st, chosen, metadata), "grpc", "ModelStreamInfer", stack)
             async for event in events:
                 inner = event.get("infer_response")
-                await queue.put(pb.ModelStreamInferResponse(
+                pending = emit(pb.ModelStreamInferResponse(
                     error_message=event.get("error_message") or "",
                     infer_response=proto_response(inner, raw=bool(request.raw_input_contents)) if inner
                     else pb.ModelInferResponse(id=request.id)))
+                if pending is not None:
+                    await pending
 
-    async def _relay_engine(self, runner, request, call, raw: bool, queue: asyncio.Queue) -> int:
-        """The engine's stream as messages on `queue`, made in the upstream socket's callback (streams.py);
-        a failure or a cut stream raises EngineStreamError. Returns the tokens sent."""
+    async def _relay_engine(self, runner, request, call, raw: bool, emit: Emit) -> int:
+        """The engine's stream as messages, made and sent in the upstream socket's callback (streams.py); a
+        failure or a cut stream raises EngineStreamError. Returns the tokens sent."""
         forwarder = self.st.forwarder
         up, resp = await generation.open_engine_stream(forwarder, runner, call.prompts[0], call.params)
         chunks, messages = CompletionChunks(), GrpcMessages(runner.name, VERSION, request.id, raw)
 
-        def sink(chunk: bytes) -> None:
+        def sink(chunk: bytes):
+            pending = None
             for piece in chunks.feed(chunk):
-                queue.put_nowait(messages.message(piece))
+                pending = emit(messages.message(piece)) or pending
+            return pending   # the client reads slower than the engine writes: stop reading the engine meanwhile
         try:
             await resp.relay(sink)
         except RETRYABLE + (httpx.ReadTimeout,) as exc:
@@ -159,38 +163,31 @@ class InferenceService:
             raise EngineStreamError("the engine's stream ended before [DONE] (truncated)")
         return chunks.tokens
 
-    async def ModelStreamInfer(self, request_iterator, context):
-        """Requests are served concurrently; their responses interleave, each with its request's id."""
-        queue: asyncio.Queue = asyncio.Queue()
+    async def ModelStreamInfer(self, request_iterator, context) -> None:
+        """Requests are served concurrently; their responses interleave, each with its request's id, and are
+        sent as they are made (`context.emit`). When the call ends (the client cancelled or left), every engine
+        request of the stream ends with it."""
         tasks: set[asyncio.Task] = set()
         metadata = _metadata(context)
-
-        async def read() -> None:
+        try:
             async for request in request_iterator:
-                task = asyncio.create_task(self._stream_one(request, queue, metadata))
+                task = asyncio.create_task(self._stream_one(request, context.emit, metadata))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             while tasks:
                 await asyncio.wait(set(tasks))
-            await queue.put(None)
-
-        reader = asyncio.create_task(read())
-        try:
-            while (item := await queue.get()) is not None:
-                yield item
-            await reader
-        finally:  # the client went away or cancelled: end every engine request of this stream
-            for task in (reader, *tasks):
+        finally:
+            for task in tasks:
                 task.cancel()
-            for task in (reader, *tasks):
+            for task in list(tasks):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
-    async def _stream_one(self, request, queue: asyncio.Queue, metadata: dict) -> None:
+    async def _stream_one(self, request, emit: Emit, metadata: dict) -> None:
         try:
             chosen = route_kserve(self.st.router, request.model_name, grpc_parameters(request.parameters), metadata)
             if chosen.kind != "model":
-                return await self._relay_stream(request, chosen, metadata, queue)
+                return await self._relay_stream(request, chosen, metadata, emit)
             runner = chosen.target
             tensors, form = grpc_inputs(request)
             call = generation.decode_call(tensors, grpc_parameters(request.parameters), runner.request_defaults)
@@ -198,63 +195,16 @@ class InferenceService:
                 raise BadRequest("a streamed request takes one prompt (shape [1])")
             async with Dispatch(self.st, runner, "grpc", "ModelStreamInfer") as dispatch:
                 await dispatch.loaded()
-                dispatch.tokens_out = await self._relay_engine(runner, request, call, form == "raw", queue)
+                dispatch.tokens_out = await self._relay_engine(runner, request, call, form == "raw", emit)
                 dispatch.status = 200
         except APIError as exc:
-            await queue.put(pb.ModelStreamInferResponse(error_message=exc.message,
-                                                        infer_response=pb.ModelInferResponse(id=request.id)))
+            emit(pb.ModelStreamInferResponse(error_message=exc.message, infer_response=pb.ModelInferResponse(id=request.id)))
         except Exception:  # a bug: the caller gets an error, the log gets the traceback
             log.exception("ModelStreamInfer request %r failed", request.id)
-            await queue.put(pb.ModelStreamInferResponse(error_message="internal error in the gateway",
-                                                        infer_response=pb.ModelInferResponse(id=request.id)))
+            emit(pb.ModelStreamInferResponse(error_message="internal error in the gateway",
+                                             infer_response=pb.ModelInferResponse(id=request.id)))
 
 
 def _metadata(context) -> dict[str, str]:
     """A call's metadata as lower-case headers (keys, X-Capability)."""
     return {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-
-
-class KeyCheck(grpc.aio.ServerInterceptor):
-    """The gateway's API keys, in `authorization: Bearer K` (or `x-api-key`) metadata; health is public."""
-
-    def __init__(self, state: GatewayState):
-        self.st = state
-
-    async def intercept_service(self, continuation, details):
-        if not self.st.keys or details.method in PUBLIC:
-            return await continuation(details)
-        metadata = {k.lower(): v for k, v in (details.invocation_metadata or ())}
-        if key_ok(presented_key(metadata), self.st.keys):
-            return await continuation(details)
-        handler = await continuation(details)
-        return _refuse(handler, "missing or wrong API key: send `authorization: Bearer <key>` metadata")
-
-
-def _refuse(handler, message: str):
-    async def unary(request, context):
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
-
-    async def streaming(request_iterator, context):
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
-        yield  # pragma: no cover (abort raises)
-
-    if handler is not None and handler.request_streaming:
-        return grpc.stream_stream_rpc_method_handler(streaming, handler.request_deserializer,
-                                                     handler.response_serializer)
-    return grpc.unary_unary_rpc_method_handler(unary, getattr(handler, "request_deserializer", None),
-                                               getattr(handler, "response_serializer", None))
-
-
-async def start_grpc(state: GatewayState, host: str, port: int | None, unix_socket: str | None = None) -> grpc.aio.Server:
-    """The service on `port` (gateway.grpc_port), and on `unix_socket`, where the HTTP port relays the gRPC
-    connections it gets (shared_port.py)."""
-    server = grpc.aio.server(interceptors=[KeyCheck(state)])
-    add_to_server(InferenceService(state), server)
-    if port:
-        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        server.add_insecure_port(address)
-        log.info("KServe v2 gRPC on %s", address)
-    if unix_socket:
-        server.add_insecure_port(f"unix:{unix_socket}")
-    await server.start()
-    return server
