@@ -1,6 +1,6 @@
+# ruff: noqa: I001  (the document's import block, as it is written)
 # tests/builtins/test_llamacpp_config.py
 import pytest
-
 from launcher.worker.builtins.llamacpp import LlamaCppConfig
 
 
