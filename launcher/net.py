@@ -37,12 +37,13 @@ def _kernel_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def free_ports(host: str = "127.0.0.1", rng: random.Random | None = None) -> Iterator[int]:
-    """Ports free right now, outside the ephemeral range where possible, never the same one twice."""
+def free_ports(host: str = "127.0.0.1", rng: random.Random | None = None, exclude=()) -> Iterator[int]:
+    """Ports free right now, outside the ephemeral range where possible, never the same one twice and never
+    one of `exclude` (the gateway's own ports, free until it binds them after planning)."""
     rng = rng or random.Random()
     low = ephemeral_range()[0]
     pool = range(max(1024, low - _SPAN), low)
-    seen: set[int] = set()
+    seen: set[int] = {p for p in exclude if p}
     while True:
         port = 0
         for _ in range(64):

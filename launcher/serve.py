@@ -33,6 +33,7 @@ from .models.embedded import model_file
 from .net import free_ports, port_in_use
 from .paths import cache_dir
 from .plan import host_here, make_plan, plan_for_here
+from .plan.here import gateway_ports
 from .plan.model import WORKER_KEY_ENV, ModelPlan
 from .prepare import ensure_models, prepare_binaries
 from .reload import Reloader, watch
@@ -54,7 +55,7 @@ def build_manager(config: Config, deployment: Deployment, pool: ModelPool, binar
 
     def plan_for(spec: ModelSpec) -> ModelPlan:
         one = replace(config, models=(spec,))
-        return make_plan(one, lookup(), binaries, free_ports(), host_here("api")).models[0]
+        return make_plan(one, lookup(), binaries, free_ports(exclude=gateway_ports(config)), host_here("api")).models[0]
 
     return ModelManager(deployment, pool, management_folders(config), spec_for, plan_for, binaries.llama_bench,
                         config.gateway.local_url)

@@ -36,7 +36,8 @@ def plan_for_here(config: Config, assumed: DeviceSet | None = None, binaries: Bi
     if unlisted and not offline:  # the rank table's addresses, read off this host's NPUs
         ids = tuple(sorted({i for m in unlisted for i in (m.devices.ids or devices("cann").ids)}))
         host = replace(host, device_ips=read_device_ips(ids))
-    plan = make_plan(config, devices, binaries or resolve_binaries(config), free_ports(), host)
+    plan = make_plan(config, devices, binaries or resolve_binaries(config), free_ports(exclude=gateway_ports(config)),
+                     host)
     host_mib = None if assumed or offline else host_memory_mib()  # another machine's RAM is not known
     return replace(plan, models=tuple(replace(m, memory=memory_plan(spec, devices(spec.devices.backend), host_mib))
                                       for m, spec in zip(plan.models, config.models)))
@@ -65,3 +66,9 @@ def memory_plan(spec: ModelSpec, devices: DeviceSet | None, host_mib: int | None
         return None
     except (KeyError, ValueError, IndexError, ZeroDivisionError):  # a header this estimator does not know
         return None
+
+
+def gateway_ports(config: Config) -> tuple[int, ...]:
+    """The ports the gateway will bind, which no engine may be planned on."""
+    gw = config.gateway
+    return tuple(p for p in (gw.port, gw.grpc_port, gw.openai_port) if p)

@@ -25,6 +25,14 @@ def test_a_busy_port_is_skipped():
     assert again != first
 
 
+def test_the_gateways_own_ports_are_never_handed_to_an_engine():
+    """The gateway binds its port after the plan is made: free then, it must not be planned for an engine
+    (a fresh-clone CI run once gave llama-server the gateway's port)."""
+    first = list(islice(free_ports(rng=random.Random(7)), 3))
+    planned = list(islice(free_ports(rng=random.Random(7), exclude=(first[0], None)), 3))
+    assert first[0] not in planned and planned[:2] == first[1:]
+
+
 def test_range_file_is_read(tmp_path):
     f = tmp_path / "range"
     f.write_text("40000\t50000\n")
