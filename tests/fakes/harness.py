@@ -48,8 +48,13 @@ class Running:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
 
 
+# One generator for the whole test run: it never hands out a port twice, so two fake engines (or an engine and
+# a gateway) planned before any of them binds cannot be given the same one.
+PORTS = free_ports()
+
+
 def fake_plan(name: str, flags: list[str], replicas: int = 1, slots: int = 1) -> ModelPlan:
-    ports = free_ports()
+    ports = PORTS
     procs = []
     for i in range(replicas):
         port = next(ports)
@@ -84,7 +89,7 @@ def gateway(tmp_path: Path, flags: list[str] = (), *, replicas: int = 1, slots: 
 @contextlib.contextmanager
 def serving(cfg, deployment: Deployment, keys=(), wait_ready=True, manager=None):
     pool = ModelPool(deployment, cfg.gateway.max_loaded, cfg.gateway.load_timeout)
-    port = next(free_ports())
+    port = next(PORTS)
     holder: dict = {}
 
     async def on_start():

@@ -6,11 +6,10 @@ import threading
 import grpc
 import pytest
 
-from launcher.net import free_ports
 from launcher.protocols.kserve import grpc_predict_v2_pb2 as pb
 from launcher.protocols.kserve.service import Stub
 from launcher.testing.launched import wait_for
-from tests.fakes.harness import gateway
+from tests.fakes.harness import PORTS, gateway
 
 
 def raw_bytes(*items: bytes) -> bytes:
@@ -29,7 +28,7 @@ def infer_request(prompt: str = "Once", raw: bool = True, rid: str = "r1", model
 
 @pytest.fixture
 def grpc_gw(tmp_path, request):
-    port = next(free_ports())
+    port = next(PORTS)
     flags, keys = getattr(request, "param", (["--tokens", "3"], ()))
     with gateway(tmp_path, flags, keys=keys, extra=f"gateway: {{grpc_port: {port}}}\n") as gw:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:

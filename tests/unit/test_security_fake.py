@@ -19,7 +19,7 @@ from starlette.routing import Mount
 from launcher.plan.planner import LOOPBACK
 from launcher.plan.render import to_json, to_shell
 from launcher.protocols.kserve import service
-from tests.fakes.harness import free_ports, gateway
+from tests.fakes.harness import PORTS, gateway
 from tests.fakes.management import make_manager, models_folder
 from tests.unit.test_plan_golden import CASES, PLAN_CONFIGS, ROOT, assumed, plan_of
 
@@ -38,7 +38,7 @@ GRPC_PUBLIC = {"ServerLive", "ServerReady"}
 @pytest.fixture
 def secured(tmp_path, monkeypatch):
     monkeypatch.setenv("SEC_ADMIN", ADMIN)
-    port = next(free_ports())
+    port = next(PORTS)
     extra = (f"gateway: {{admin_key_env: SEC_ADMIN, grpc_port: {port}, "
              "cors_origins: ['https://app.example']}\n")
     with gateway(tmp_path, ["--tokens", "2"], keys=(USER,), extra=extra,
