@@ -25,7 +25,7 @@ from .config.source import Source
 from .devices import lookup
 from .errors import LauncherError, StartError
 from .gateway.app import create_app, reconfigure
-from .gateway.auth import load_keys
+from .gateway.keys import load_keyring
 from .gateway.limits import http_protocol
 from .gateway.manage.manager import ModelManager
 from .gateway.pool import ModelPool
@@ -78,7 +78,8 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
     for port, key in ((gw.port, "port"), (gw.grpc_port, "gateway.grpc_port"), (gw.openai_port, "gateway.openai_port")):
         if port and port_in_use(gw.host, port):  # before anything starts
             raise StartError(f"port {port} on {gw.host} is already in use: stop what runs there or set `{key}:`")
-    keys = load_keys(gw)
+    keyring = load_keyring(gw)
+    keys = keyring.secrets
     ensure_models(config)
     binaries = binaries or prepare_binaries(config)
     plan = plan_for_here(config, binaries=binaries)
@@ -152,7 +153,7 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
     async def on_stop() -> None:
         await deployment.stop_all(0.0 if server and server.force_exit else 10.0)
 
-    app = create_app(deployment, gw, pool=pool, keys=keys, manager=build_manager(config, deployment, pool, binaries),
+    app = create_app(deployment, gw, pool=pool, keys=keys, keyring=keyring, manager=build_manager(config, deployment, pool, binaries),
                      on_start=on_start, on_stop=on_stop, exiting=lambda: bool(server and server.should_exit),
                      grpc_on_http_port=True)
     reloader = None

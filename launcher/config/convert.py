@@ -21,6 +21,7 @@ from .model import (
     Gateway,
     Hccl,
     ModelSpec,
+    NamedKey,
     Parallel,
     WorkerSpec,
     default_name,
@@ -71,6 +72,9 @@ def to_config(src: Source) -> Config:
     gw_raw = dict(d.get("gateway") or {})
     if gw_raw.get("api_key_file"):
         gw_raw["api_key_file"] = str((base / gw_raw["api_key_file"]).resolve())
+    gw_raw["keys"] = [NamedKey(**{**k, "models": tuple(k.get("models") or ("*",))}
+                                | ({"key_file": str((base / k["key_file"]).resolve())} if k.get("key_file") else {}))
+                       for k in gw_raw.get("keys") or ()]
     gateway = section(Gateway, gw_raw, **top_level_gateway(d))
     models_dir = lexical(base / d["models_dir"]) if d.get("models_dir") else None
     workers = tuple(_worker_spec(w, base) for w in d.get("workers") or ())

@@ -60,6 +60,27 @@ def _worker_checks(src: Source, d: dict, model_names: set[str]) -> list[Problem]
     return out
 
 
+def _key_checks(src: Source, d: dict) -> list[Problem]:
+    """Each named key has its secret in exactly one place, and a name of its own."""
+    out, seen = [], {}
+    keys = get(d, "gateway", "keys")
+    for i, k in enumerate(keys if isinstance(keys, list) else []):
+        if not isinstance(k, dict):
+            continue
+        given = [w for w in ("key_env", "key_file") if w in k]
+        if len(given) != 1:
+            out.append(src.problem(("gateway", "keys", i), f"key {k.get('name', i)!r}: give its secret as key_env or "
+                                   "key_file" + (", not both" if given else ""),
+                                   hint="key_env: NAME_OF_A_VARIABLE, or key_file: path/to/file"))
+        name = k.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                out.append(src.problem(("gateway", "keys", i, "name"), f"key name {name!r} is also keys[{seen[name]}]'s",
+                                       hint="usage and limits are kept per name: give each key its own"))
+            seen.setdefault(name, i)
+    return out
+
+
 def document_checks(src: Source) -> list[Problem]:
     d = src.data if isinstance(src.data, dict) else {}
     out: list[Problem] = []
@@ -94,6 +115,7 @@ def document_checks(src: Source) -> list[Problem]:
         out.append(src.problem(("gateway", "openai_port"), "gateway.openai_port is already the gateway's "
                                f"{'HTTP' if openai_port == http_port else 'gRPC'} port", value=openai_port,
                                hint="give it a port of its own, or leave it out (`port` serves the OpenAI API too)"))
+    out += _key_checks(src, d)
     host = get(d, "hostname", kind=str)
     keys = any(get(d, "gateway", k) for k in ("api_keys", "api_key_file", "api_key_env"))
     if host not in LOCAL_HOSTS and not keys:

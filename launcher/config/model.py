@@ -126,6 +126,18 @@ class Engine:
 
 
 @dataclass(frozen=True)
+class NamedKey:
+    """A gateway key with a name, the models it may use and its limits (gateway/keys.py reads its secret)."""
+    name: str
+    key_env: str | None = None
+    key_file: str | None = None       # absolute
+    models: tuple[str, ...] = ("*",)  # globs
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    max_concurrent: int | None = None
+
+
+@dataclass(frozen=True)
 class Gateway:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -134,6 +146,7 @@ class Gateway:
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     api_key_file: str | None = None
     api_key_env: str | None = None
+    keys: tuple[NamedKey, ...] = ()
     admin_key_env: str | None = None
     cors_origins: tuple[str, ...] = ()
     max_queue: int = 64

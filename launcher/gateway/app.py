@@ -27,7 +27,6 @@ from ..supervise.states import ModelState
 from . import api_docs as docs
 from .anthropic import routes as anthropic_routes
 from .api_docs import finish_openapi
-from .auth import load_keys
 from .console import events as console_events
 from .console import logs as console_logs
 from .console.devices import DeviceCollector, DeviceTelemetry
@@ -35,6 +34,7 @@ from .deps import GatewayState, require_key, state
 from .discovery import routes as discovery_routes
 from .discovery.registration import Registrar
 from .drain import Drain, DrainGate
+from .keys import ANONYMOUS, Keyring, load_keyring
 from .kserve import rest as kserve_rest
 from .kserve.grpc_http2 import GrpcServer
 from .kserve.grpc_service import InferenceService
@@ -52,6 +52,7 @@ from .slots import SlotQueue
 
 
 def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = None, keys: tuple[str, ...] = (),
+               keyring: Keyring | None = None,
                manager=None, on_start: Callable[[], Awaitable[None]] | None = None,
                on_stop: Callable[[], Awaitable[None]] | None = None,
                exiting: Callable[[], bool] | None = None, grpc_on_http_port: bool = False) -> FastAPI:
@@ -78,9 +79,10 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
                               gw.admin_key_env, manager, Router(deployment, Registry()),
                               gw.replica_id or f"{socket.gethostname()}:{gw.port}", gw.public_url,
                               grpc_endpoint(gw, grpc_on_http_port), lambda: drain.draining or outer_exiting())
+            st.keyring = keyring or Keyring((k, ANONYMOUS) for k in keys)   # who each key is (keys.py)
             app.state.gw = st
             if grpc is not None:
-                grpc.serve(InferenceService(st), lambda: st.keys)
+                grpc.serve(InferenceService(st), lambda: st.keyring)
                 if gw.grpc_port:
                     await grpc.listen(gw.host, gw.grpc_port)
                 drain.on_begin.append(lambda grace: grpc.stop(grace))
@@ -160,7 +162,8 @@ class DynamicCORS:
 def reconfigure(app: FastAPI, gw: Gateway) -> None:
     """A reloaded config's keys and CORS origins, in place (reload.py)."""
     st: GatewayState = app.state.gw
-    st.keys = load_keys(gw)
+    st.keyring = load_keyring(gw)
+    st.keys = st.keyring.secrets
     st.admin_key_env = gw.admin_key_env
     app.state.cors.origins = tuple(gw.cors_origins)
 

@@ -12,9 +12,11 @@ from ..errors import BadRequest, ManagementDisabled, Unauthorized
 from ..supervise.deployment import Deployment
 from .activity import Activity
 from .auth import key_ok, presented_key
+from .keys import Keyring, current
 from .metrics import Metrics
 from .pool import ModelPool
 from .proxy import Forwarder
+from .quota import Quota
 from .registry import Registry
 from .routing import Router
 
@@ -37,6 +39,8 @@ class GatewayState:
     grpc_endpoint: str | None = None
     exiting: Callable[[], bool] = field(default=lambda: False)  # shutting down: long streams end
     activity: Activity = field(default_factory=Activity)        # recent requests, for the console
+    keyring: Keyring = field(default_factory=Keyring)           # who each key is (keys.py)
+    quota: Quota = field(default_factory=Quota)                  # named keys' limits (quota.py)
 
     @property
     def registry(self) -> Registry:
@@ -50,9 +54,14 @@ def state(request: Request) -> GatewayState:
 # The checks are `async def` though they never wait: FastAPI runs a plain `def` dependency in a worker
 # thread, a thread hop on every request (measured with `launch bench cost`).
 async def require_key(request: Request) -> None:
-    keys = state(request).keys
-    if keys and not key_ok(presented_key(request.headers), keys):
+    """The request's key, resolved to who holds it (keys.current, read where it reaches a model)."""
+    st = state(request)
+    if not st.keys:
+        return
+    who = st.keyring.identify(presented_key(request.headers))
+    if who is None:
         raise Unauthorized("missing or wrong API key: send `Authorization: Bearer <key>` or `X-Api-Key`")
+    current.set(who)
 
 
 async def require_admin(request: Request) -> None:

@@ -1,13 +1,21 @@
-"""One request's way through the gateway, the same for every protocol: admitted to its model (a model
-held stopped refuses), the model loaded when it is not, counted in the metrics by protocol, released
-when the answer, or the stream that outlives the route, is done."""
+"""One request's way through the gateway, the same for every protocol: the caller's key may use the model (a
+named key's globs) and is within its limits (quota.py), the request is admitted to its model (a model held
+stopped refuses), the model loaded when it is not, counted in the metrics by protocol and key, released
+when the answer, or the stream that outlives the route, is done, with the tokens the engine reported."""
 from __future__ import annotations
 
 import time
 
-from ..errors import APIError
+from ..errors import APIError, Forbidden
 from ..supervise.targets import Target
 from .deps import GatewayState
+from .keys import current
+from .quota import reporting
+
+
+def names_of(target: Target) -> tuple[str, ...]:
+    plan = getattr(target, "plan", None)
+    return tuple(plan.aliases) if plan is not None else (target.name,)
 
 
 class Dispatch:
@@ -16,10 +24,25 @@ class Dispatch:
         self.status = 500
         self.tokens_out: int | None = None   # known for streams (proxy.SSEPassthrough)
         self.ttft: float | None = None
+        self.prompt_tokens = self.completion_tokens = 0   # as the engine reported them
+        self.who = current.get()
         self._handed_over = self._released = False
 
+    def reported(self, prompt: int, completion: int) -> None:
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+
     async def __aenter__(self) -> "Dispatch":
-        self.st.pool.admit(self.runner)
+        try:
+            if not self.who.may_use(names_of(self.runner)):
+                raise Forbidden(f"key {self.who.name!r} may not use model {self.runner.name!r}")
+            self.st.pool.admit(self.runner)
+            self.st.quota.admit(self.who)
+        except APIError as exc:
+            if self.who.name:
+                self.st.metrics.key_requests.labels(self.who.name, self.runner.name, str(exc.status)).inc()
+            raise
+        reporting.set(self.reported)
         self.st.metrics.in_flight.labels(self.runner.name).inc()
         self.runner.pending += 1  # pinned: the pool must not evict it while this request is on its way
         self.started = time.perf_counter()
@@ -44,6 +67,7 @@ class Dispatch:
         if self._released:
             return
         self._released = True
+        self.st.quota.finish(self.who, self.prompt_tokens + self.completion_tokens)
         self.runner.pending -= 1
         self.st.pool.touch(self.runner)  # idle time counts from the end of the last request
         m, name = self.st.metrics, self.runner.name
@@ -52,6 +76,10 @@ class Dispatch:
         seconds = time.perf_counter() - self.started
         m.latency.labels(name, self.endpoint).observe(seconds)
         self.st.activity.record(name, self.protocol, self.endpoint, self.status, seconds, self.tokens_out, self.ttft)
+        if self.who.name:
+            m.key_requests.labels(self.who.name, name, str(self.status)).inc()
+            m.key_tokens.labels(self.who.name, name, "prompt").inc(self.prompt_tokens)
+            m.key_tokens.labels(self.who.name, name, "completion").inc(self.completion_tokens)
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
         if isinstance(exc, APIError):

@@ -16,6 +16,10 @@ class Metrics:
         self.errors = Counter("launcher_errors_total", "Error answers by model and code", ["model", "code"], registry=r)
         self.in_flight = Gauge("launcher_requests_in_flight", "Requests being served", ["model"], registry=r)
         self.queued = Gauge("launcher_requests_queued", "Requests waiting for an engine slot", ["model"], registry=r)
+        self.key_requests = Counter("launcher_key_requests", "Requests of each named key, by model and status",
+                                    ["key", "model", "status"], registry=r)
+        self.key_tokens = Counter("launcher_key_tokens", "Tokens the engine reported for each named key's requests",
+                                  ["key", "model", "kind"], registry=r)
         self.worker_processes = Gauge("launcher_worker_processes", "Processes a worker scaled by load runs now",
                                       ["worker"], registry=r)
         self.refused = Counter("launcher_requests_refused_total", "Requests refused: queue full (429) or draining",

@@ -22,6 +22,7 @@ from ..protocols.sse import OPENAI_STREAM, SSEResponse, StreamKind, until_done_o
 from ..supervise.runner import ModelRunner, Upstream
 from .direct import DirectBody, direct_body
 from .metrics import Metrics
+from .quota import report, usage_in
 from .slots import SlotQueue
 from .upstream import StreamResponse, open_stream
 
@@ -173,8 +174,11 @@ class Forwarder:
             usage = json.loads(content).get("usage") or {}
         except (ValueError, AttributeError):
             return
-        self.metrics.tokens.labels(model).inc(usage.get("completion_tokens") or 0)
-        self.metrics.prompt_tokens.labels(model).inc(usage.get("prompt_tokens") or 0)
+        prompt = usage.get("prompt_tokens") or usage.get("input_tokens") or 0
+        completion = usage.get("completion_tokens") or usage.get("output_tokens") or 0
+        self.metrics.tokens.labels(model).inc(completion)
+        self.metrics.prompt_tokens.labels(model).inc(prompt)
+        report(prompt, completion)
 
 
 class EngineStreamError(UpstreamError):
@@ -232,13 +236,16 @@ class Tally:
     """What a passed-through stream carried: token events, whether its end came (the last bytes are kept, so
     a marker split between two chunks is still seen), the time to the first byte. Streams that are rewritten
     on the way (KServe's, kserve/streams.py) bring their own object with the same four members."""
-    __slots__ = ("kind", "events", "tail", "ended", "ttft")
+    __slots__ = ("kind", "events", "tail", "ended", "ttft", "usage")
 
     def __init__(self, kind: StreamKind):
         self.kind, self.events, self.tail, self.ended, self.ttft = kind, 0, b"", False, None
+        self.usage: tuple[int, int] | None = None   # (prompt, completion) from llama-server's last event
 
     def add(self, chunk: bytes) -> bytes:
         """The bytes to send the client for this chunk of the engine's stream: here, the chunk itself."""
+        if b"_tokens" in chunk:
+            self.usage = usage_in(chunk) or self.usage
         self.events += chunk.count(self.kind.token)
         seen = self.tail + chunk
         self.ended = self.ended or self.kind.ended_in(seen)
@@ -292,6 +299,7 @@ async def pipe_sse(resp: StreamResponse, send: Send, metrics: Metrics, model: st
         final = tally.error_event(f"the engine failed mid-stream ({type(exc).__name__})", "upstream_error")
     tokens = tally.tokens
     metrics.tokens.labels(model).inc(tokens)
+    report(*(tally.usage or (0, tokens)))   # the key's token count (quota.py); a cut stream counts what it sent
     await send({"type": "http.response.body", "body": final, "more_body": False})
     return tokens, tally.ttft
 

@@ -5,13 +5,14 @@ import asyncio
 import contextlib
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
 import uvicorn
 
 from launcher.gateway.app import create_app
+from launcher.gateway.keys import ANONYMOUS, Keyring, load_keyring
 from launcher.gateway.limits import http_protocol
 from launcher.gateway.pool import ModelPool
 from launcher.net import free_ports
@@ -99,7 +100,9 @@ def serving(cfg, deployment: Deployment, keys=(), wait_ready=True, manager=None)
     async def on_stop():
         await deployment.stop_all(grace=3)
 
-    app = create_app(deployment, cfg.gateway, pool=pool, keys=keys,
+    named = load_keyring(replace(cfg.gateway, api_keys=(), api_key_file=None, api_key_env=None))
+    keyring = Keyring([(k, ANONYMOUS) for k in keys] + list(named.entries))
+    app = create_app(deployment, cfg.gateway, pool=pool, keys=keyring.secrets, keyring=keyring,
                      manager=manager(deployment, pool) if manager else None, on_start=on_start, on_stop=on_stop,
                      grpc_on_http_port=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",

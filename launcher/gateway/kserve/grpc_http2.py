@@ -13,6 +13,7 @@ A RST_STREAM or a lost connection cancels the call's task, which closes its engi
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from typing import Callable
 from urllib.parse import quote
@@ -25,7 +26,8 @@ from h2.events import ConnectionTerminated, DataReceived, RequestReceived, Strea
 from h2.exceptions import ProtocolError, StreamClosedError
 
 from ...protocols.kserve.service import METHODS, SERVICE
-from ..auth import key_ok, presented_key
+from ..auth import presented_key
+from ..keys import ANONYMOUS, Keyring, current
 
 log = logging.getLogger("launcher.grpc")
 PUBLIC = {"ServerLive", "ServerReady"}
@@ -60,13 +62,13 @@ class GrpcServer:
 
     def __init__(self):
         self.service = None
-        self.keys: Callable[[], tuple[str, ...]] = lambda: ()
+        self.keyring: Callable[[], Keyring] = Keyring
         self.connections: set[GrpcConnection] = set()
         self.stopping = False
         self._listeners: list[asyncio.base_events.Server] = []
 
-    def serve(self, service, keys: Callable[[], tuple[str, ...]]) -> None:
-        self.service, self.keys = service, keys
+    def serve(self, service, keyring: Callable[[], Keyring]) -> None:
+        self.service, self.keyring = service, keyring
 
     async def listen(self, host: str, port: int) -> None:
         """A port of its own (gateway.grpc_port), besides the HTTP port's HTTP/2 connections."""
@@ -97,7 +99,7 @@ class GrpcServer:
 
 class Call:
     __slots__ = ("stream_id", "method", "metadata", "buffer", "requests", "task", "sent_headers", "pending",
-                 "drained")
+                 "drained", "context")
 
     def __init__(self, stream_id: int, method: str, metadata: tuple):
         self.stream_id, self.method, self.metadata = stream_id, method, metadata
@@ -195,15 +197,19 @@ class GrpcConnection(asyncio.Protocol):
         if self.server.stopping or self.server.service is None:
             return self._trailers_only(stream_id, grpc.StatusCode.UNAVAILABLE, "the gateway is shutting down")
         metadata = tuple((k, v) for k, v in headers if not k.startswith(":") and not k.endswith("-bin"))
-        keys = self.server.keys()
-        if keys and method not in PUBLIC and not key_ok(presented_key(dict(metadata)), keys):
-            return self._trailers_only(stream_id, grpc.StatusCode.UNAUTHENTICATED,
-                                       "missing or wrong API key: send `authorization: Bearer <key>` metadata")
+        keyring, who = self.server.keyring(), ANONYMOUS
+        if keyring.secrets and method not in PUBLIC:
+            who = keyring.identify(presented_key(dict(metadata)))
+            if who is None:
+                return self._trailers_only(stream_id, grpc.StatusCode.UNAUTHENTICATED,
+                                           "missing or wrong API key: send `authorization: Bearer <key>` metadata")
         call = Call(stream_id, method, metadata)
+        call.context = contextvars.copy_context()   # the call's task runs as the key's holder (keys.current)
+        call.context.run(current.set, who)
         self.calls[stream_id] = call
         if METHODS[method][2]:  # streaming: the handler runs from now on, fed as messages come
             call.requests = asyncio.Queue()
-            call.task = asyncio.get_running_loop().create_task(self._stream(call))
+            call.task = asyncio.get_running_loop().create_task(self._stream(call), context=call.context)
 
     def _messages(self, call: Call) -> None:
         """Whole length-prefixed messages out of the call's buffer."""
@@ -224,7 +230,8 @@ class GrpcConnection(asyncio.Protocol):
         if call.requests is not None:
             call.requests.put_nowait(None)
         elif call.task is None:
-            call.task = asyncio.get_running_loop().create_task(self._unary(call, bytes(call.buffer)))
+            call.task = asyncio.get_running_loop().create_task(self._unary(call, bytes(call.buffer)),
+                                                               context=call.context)
 
     async def _unary(self, call: Call, data: bytes) -> None:
         request_type = METHODS[call.method][0]

@@ -26,6 +26,7 @@ from ...supervise.states import ModelState
 from ..deps import GatewayState
 from ..dispatch import Dispatch
 from ..proxy import RETRYABLE, EngineStreamError
+from ..quota import report
 from ..routing import Route, route_kserve
 from . import generation
 from .metadata import EXTENSIONS, PLATFORM, launcher_version
@@ -159,6 +160,7 @@ class InferenceService:
             await resp.aclose()  # closing the connection makes llama-server free the slot
             forwarder.release(runner, up)
             self.st.metrics.tokens.labels(runner.name).inc(chunks.tokens)
+            report(*(chunks.usage or (0, chunks.tokens)))
         if not chunks.done:
             raise EngineStreamError("the engine's stream ended before [DONE] (truncated)")
         return chunks.tokens

@@ -38,10 +38,11 @@ def _token(data: str) -> Piece | None:
 class CompletionChunks:
     """Split the engine's SSE bytes into pieces (a `data:` line each, a line may span chunks); `done` once
     `[DONE]` came; `tokens` counts the pieces that carried a token (not the finish or usage chunk)."""
-    __slots__ = ("pending", "done", "tokens")
+    __slots__ = ("pending", "done", "tokens", "usage")
 
     def __init__(self):
         self.pending, self.done, self.tokens = b"", False, 0
+        self.usage: tuple[int, int] | None = None   # (prompt, completion), from the engine's last chunk
 
     def feed(self, chunk: bytes) -> list[Piece]:
         if not self.pending and chunk.startswith(b"data: {") and chunk.endswith(b"}\n\n") \
@@ -65,6 +66,8 @@ class CompletionChunks:
                 choices = event.get("choices")
                 choice = choices[0] if choices else {}
                 piece = Piece(choice.get("text") or "", choice.get("finish_reason"), event.get("usage"))
+                if piece.usage:
+                    self.usage = (int(piece.usage.get("prompt_tokens", 0)), int(piece.usage.get("completion_tokens", 0)))
                 if not choices or piece.finish_reason:
                     pieces.append(piece)
                     continue
@@ -76,7 +79,7 @@ class CompletionChunks:
 class SSERewrite:
     """The tally of a rewritten REST stream (see proxy.Tally): each engine piece becomes `render(piece)`'s
     event; an engine failure after the headers becomes `render_error(message)`'s, never a normal end."""
-    __slots__ = ("chunks", "render", "render_error", "ttft")
+    __slots__ = ("chunks", "render", "render_error", "ttft")  # and the tally's `usage`, from `chunks`
 
     def __init__(self, render: Callable[[Piece], bytes], render_error: Callable[[str], dict]):
         self.chunks, self.render, self.render_error, self.ttft = CompletionChunks(), render, render_error, None
@@ -92,6 +95,10 @@ class SSERewrite:
     @property
     def tokens(self) -> int:
         return self.chunks.tokens
+
+    @property
+    def usage(self) -> tuple[int, int] | None:
+        return self.chunks.usage
 
     def error_event(self, message: str, code: str) -> bytes:
         return b"data: " + json.dumps(self.render_error(message)).encode() + b"\n\n"

@@ -6,7 +6,9 @@ from fastapi import APIRouter, Depends, Request
 
 from .. import api_docs as docs
 from ..deps import require_key, state
+from ..dispatch import names_of
 from ..forward import forward
+from ..keys import current
 from ..views import target_view
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_key)])
@@ -35,8 +37,10 @@ async def responses(request: Request):
 
 @router.get("/models", responses=docs.ok(docs.MODEL_LIST))
 async def models(request: Request):
-    data = []
+    data, who = [], current.get()
     for r in state(request).deployment.models:
+        if not who.may_use(names_of(r)):  # a named key sees only the models it may use
+            continue
         view = target_view(r)
         data.append({"id": r.name, "object": "model", "created": int(r.started_at or 0), "owned_by": "launcher",
                      "aliases": list(r.plan.aliases), "state": view.state, "restarts": view.restarts,
