@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .config.schema import (
+    GATEWAY_SIDE,
     MODEL_SECTIONS,
     engine_keys,
     model_settings,
@@ -46,7 +47,8 @@ def _row(key: str, node: dict) -> str:
 def reference() -> str:
     s = schema()
     top = s["properties"]
-    keys = [("model", top["model"]), ("capabilities", top["capabilities"]), *engine_keys().items(),
+    keys = [("model", top["model"]), ("aliases", top["aliases"]), ("capabilities", top["capabilities"]),
+            *((k, model_settings()[k]) for k in GATEWAY_SIDE), *engine_keys().items(),
             *((k, top[k]) for k in ("port", "hostname", "models_dir"))]
     out = ["### Engine keys (top level)", "", s["description"], "", "| key | type | meaning |", "|---|---|---|"]
     out += [_row(k, v) for k, v in keys]
@@ -55,7 +57,7 @@ def reference() -> str:
     out += ["", "### `models` (several models)", "", models["description"], "",
             "Keys only a `models` item has (all engine keys and the devices/parallel/engine/defaults sections "
             "apply too):", "", "| key | type | meaning |", "|---|---|---|"]
-    out += [_row(k, v) for k, v in item.items() if k not in ("model", "capabilities")]
+    out += [_row(k, v) for k, v in item.items() if k not in ("model", "capabilities", "aliases")]
     worker = s["$defs"]["worker"]
     out += ["", "### `workers` (Python workers)", "", top["workers"]["description"], "", worker["description"], "",
             "| key | type | meaning |", "|---|---|---|"]

@@ -28,7 +28,7 @@ from .validate import load_config
 
 log = logging.getLogger("launcher")
 NEEDS_RESTART = ("host", "port", "grpc_port", "openai_port")
-IN_PLACE = ("api_keys", "api_key_file", "api_key_env", "admin_key_env", "cors_origins")
+IN_PLACE = ("api_keys", "api_key_file", "api_key_env", "keys", "admin_key_env", "cors_origins")
 
 
 @dataclass
@@ -51,7 +51,8 @@ class Changes:
 
 def _engine_side(spec: ModelSpec) -> ModelSpec:
     """What the engines are started from: a spec without the gateway-side settings."""
-    return dataclasses.replace(spec, defaults=None, ttl=None, preload=True)
+    return dataclasses.replace(spec, defaults=None, ttl=None, preload=True, served_aliases=(), set_params=(),
+                               strip_params=())
 
 
 def diff(old: Config, new: Config) -> Changes:
@@ -116,7 +117,10 @@ class Reloader:
         plans = self.plan_models(new) if changes.added or changes.changed else {}
         for spec in changes.in_place:
             runner = self.deployment.find(spec.name)
-            runner.spec = spec  # defaults, ttl, preload: read per request and by the pool
+            runner.spec = spec  # defaults, ttl, preload, parameter rules: read per request and by the pool
+            if runner.plan.aliases != spec.aliases:   # `aliases:` changed: the names requests may use
+                runner.plan = dataclasses.replace(runner.plan, aliases=spec.aliases)
+                self.deployment.reindex()
         stopping = []
         for name in changes.removed + [s.name for s in changes.changed]:
             runner = self.deployment.find(name)

@@ -128,7 +128,9 @@ def _model_spec(d: dict, base: Path) -> ModelSpec:
     return ModelSpec(name=name, model=model, params=params, devices=devices,
                      parallel=section(Parallel, par_raw), engine=section(Engine, eng_raw, env=env),
                      defaults=section(Defaults, defaults_raw), preload=d.get("preload", True), ttl=d.get("ttl"),
-                     extra_capabilities=capabilities)
+                     extra_capabilities=capabilities, served_aliases=tuple(d.get("aliases") or ()),
+                     set_params=tuple((d.get("set_params") or {}).items()),
+                     strip_params=tuple(d.get("strip_params") or ()))
 
 
 def _hosts(path: Path) -> tuple[tuple[str, int], ...]:

@@ -60,6 +60,27 @@ def _worker_checks(src: Source, d: dict, model_names: set[str]) -> list[Problem]
     return out
 
 
+def _alias_checks(src: Source) -> list[Problem]:
+    """An alias names one model only: not another model's name or alias (requests match names case-insensitively)."""
+    out, taken = [], {}
+    views = list(model_views(src))
+    for v in views:
+        taken.setdefault(default_name(v.get("model", kind=str) or "", v.get("model_alias", kind=str)).casefold(),
+                         v.index)
+    for v in views:
+        aliases = v.data.get("aliases")
+        for j, alias in enumerate(aliases if isinstance(aliases, list) else []):
+            if not isinstance(alias, str):
+                continue
+            owner = taken.get(alias.casefold(), v.index)
+            if owner != v.index:
+                whose = "the model's" if owner is None else f"models[{owner}]'s"
+                out.append(src.problem(v.locate(("aliases",)) + (j,), f"alias {alias!r} is already {whose} name or "
+                                       "alias", hint="a name routes to one model: drop it here or there"))
+            taken.setdefault(alias.casefold(), v.index)
+    return out
+
+
 def _key_checks(src: Source, d: dict) -> list[Problem]:
     """Each named key has its secret in exactly one place, and a name of its own."""
     out, seen = [], {}
@@ -103,6 +124,7 @@ def document_checks(src: Source) -> list[Problem]:
                                           "model_alias"))
             names.setdefault(name.casefold(), (v.index, name))
         out += _capability_checks(v)
+    out += _alias_checks(src)
     out += _worker_checks(src, d, {n for n in names} or {_top_name(d)})
     http_port = get(d, "port", kind=int) or 8080
     grpc_port = get(d, "gateway", "grpc_port", kind=int)

@@ -219,6 +219,9 @@ class ModelSpec:
     ttl: float | None = None   # unload after this many idle seconds
     extra_capabilities: tuple[tuple[tuple[str, Any], ...], ...] = ()  # from YAML, as sorted pairs
     machine_notes: tuple[str, ...] = ()  # what the machine decided for a guide-style config, and why
+    served_aliases: tuple[str, ...] = ()   # `aliases:`: more names requests may use, listed in /v1/models
+    set_params: tuple[tuple[str, Any], ...] = ()   # request fields forced to a value (gateway side)
+    strip_params: tuple[str, ...] = ()             # request fields removed (gateway side)
 
     @property
     def capabilities(self) -> list[dict]:
@@ -232,11 +235,19 @@ class ModelSpec:
     @property
     def aliases(self) -> tuple[str, ...]:
         """Names a request's `model` field may use: alias, file stem, file name."""
-        names = [self.name]
+        names = [self.name, *self.served_aliases]
         if not self.model.startswith(EMBEDDED_PREFIX):
             base = self.model.rsplit("/", 1)[-1]
             names += [base, base[:-5] if base.endswith(".gguf") else base]
         return tuple(dict.fromkeys(names))
+
+    @property
+    def rules_note(self) -> str | None:
+        """`set_params` / `strip_params` as `launch plan` shows them."""
+        parts = [f"set {k}={v!r}" for k, v in self.set_params]
+        if self.strip_params:
+            parts.append("strip " + ", ".join(self.strip_params))
+        return "requests: " + "; ".join(parts) + " (set_params / strip_params)" if parts else None
 
     @property
     def is_embedded(self) -> bool:

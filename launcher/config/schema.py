@@ -23,6 +23,7 @@ _TYPE_NAMES = {"integer": "a whole number", "number": "a number", "string": "a s
                "boolean": "true or false", "array": "a list", "object": "a mapping"}
 # Sections of a model's settings (objects); every other model setting is an engine key.
 MODEL_SECTIONS = ("devices", "parallel", "engine", "defaults")
+GATEWAY_SIDE = ("set_params", "strip_params")  # a model's keys that the gateway applies, not the engine
 
 
 @lru_cache(maxsize=1)
@@ -65,7 +66,7 @@ def model_settings() -> dict:
 
 def engine_keys() -> dict:
     """Engine keys (the Ascend guide's parameters) -> their schema, in schema order."""
-    return {k: v for k, v in model_settings().items() if k not in MODEL_SECTIONS}
+    return {k: v for k, v in model_settings().items() if k not in MODEL_SECTIONS and k not in GATEWAY_SIDE}
 
 
 def annotated(annotation: str) -> dict:

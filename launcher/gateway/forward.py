@@ -14,6 +14,7 @@ from ..supervise.runner import ModelRunner
 from .deps import GatewayState, json_object, state
 from .dispatch import Dispatch
 from .limits import cap_max_tokens
+from .param_rules import apply_rules
 from .proxy import LoadingSSE, SSEPassthrough
 from .routing import CAPABILITY_HEADER, header_query
 
@@ -42,8 +43,9 @@ async def forward(request: Request, path: str, endpoint: str, protocol: str, *, 
     if defaults:
         missing |= {k: v for k, v in runner.request_defaults.items() if k not in body}
     body.update(missing)
+    ruled = apply_rules(body, runner.spec)  # the model's set_params / strip_params
     capped = defaults and cap_max_tokens(body, runner.spec.params.n_ctx)  # never more than the context
-    payload = json.dumps(body).encode() if missing or capped else raw
+    payload = json.dumps(body).encode() if missing or ruled or capped else raw
     return await to_engine(st, request, runner, path, payload, protocol, endpoint, stream=body.get("stream") is True)
 
 

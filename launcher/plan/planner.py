@@ -47,12 +47,18 @@ def make_plan(config: Config, devices, binaries: Binaries, ports: Iterator[int],
     """`devices` is one DeviceSet for every model, or a function backend -> DeviceSet (None: not known,
     as with --offline: the config's device ids are planned as they are written)."""
     pick = devices if callable(devices) else (lambda backend: devices)
-    models = tuple(plan_model(spec, pick(spec.devices.backend), binaries, ports, host) for spec in config.models)
+    models = tuple(_with_rules(plan_model(spec, pick(spec.devices.backend), binaries, ports, host), spec)
+                   for spec in config.models)
     workers = tuple(plan_worker(w, pick(w.devices.backend), binaries, ports, config.gateway) for w in config.workers)
     backends = tuple(dict.fromkeys((s.devices.backend, s.devices.chosen_by or "the config names it")
                                    for s in config.models))
     return Plan(config.file, config.gateway.host, config.gateway.port, models, config.origins + binaries.origins,
                 workers, backends)
+
+
+def _with_rules(plan: ModelPlan, spec: ModelSpec) -> ModelPlan:
+    """The gateway's parameter rules for the model, in its notes (the gateway applies them, not the engine)."""
+    return replace(plan, notes=plan.notes + (spec.rules_note,)) if spec.rules_note else plan
 
 
 def plan_model(spec: ModelSpec, devices: DeviceSet | None, binaries: Binaries, ports: Iterator[int],

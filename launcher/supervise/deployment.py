@@ -63,6 +63,13 @@ class Deployment:
         self._by_name = {k: v for k, v in self._by_name.items() if v is not runner}
         self.events.emit(Event(EventKind.REMOVED, runner.name, runner.state))
 
+    def reindex(self) -> None:
+        """The names requests use, again from every model's plan (a reload changed a model's aliases)."""
+        self._by_name = {}
+        for runner in self._runners:
+            for name in runner.plan.aliases:
+                self._by_name.setdefault(name.casefold(), runner)
+
     def find(self, name: str) -> ModelRunner | None:
         """By alias, file name or stem, case-insensitively (`DeepSeek-V2-Lite` finds `deepseek-v2-lite`)."""
         return self._by_name.get(name.casefold())

@@ -82,7 +82,8 @@ def gateway(tmp_path: Path, flags: list[str] = (), *, replicas: int = 1, slots: 
     cfg = load_source(text or config_text(extra), str(tmp_path / "c.yaml"), offline=True, env=env).config
     deployment = fake_deployment(tmp_path)
     for spec in cfg.models:
-        deployment.add(fake_plan(spec.name, list(flags), replicas, slots), spec)
+        plan = fake_plan(spec.name, list(flags), replicas, slots)
+        deployment.add(replace(plan, aliases=tuple(dict.fromkeys(plan.aliases + spec.served_aliases))), spec)
     with serving(cfg, deployment, keys, wait_ready, manager) as running:
         yield running
 

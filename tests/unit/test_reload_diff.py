@@ -42,3 +42,12 @@ def test_a_new_port_or_host_is_refused():
     changes = diff(config(BASE), config(BASE.replace("port: 8080", "port: 9090\nhostname: 0.0.0.0")))
     assert len(changes.refused) == 2 and all("restart" in r for r in changes.refused)
     assert diff(config(BASE), config(BASE)).summary() == "nothing changed"
+
+
+def test_named_keys_aliases_and_parameter_rules_apply_in_place():
+    new = BASE.replace("model_alias: alpha, n_ctx: 2048", "model_alias: alpha, n_ctx: 2048, aliases: [a1], "
+                       "set_params: {max_tokens: 64}, strip_params: [seed]") + \
+        "gateway: {keys: [{name: team, key_env: TEAM_KEY, requests_per_minute: 10}]}\n"
+    changes = diff(config(BASE), config(new))
+    assert changes.changed == [] and [s.name for s in changes.in_place] == ["alpha"]
+    assert changes.gateway == ["keys"] and changes.later == []

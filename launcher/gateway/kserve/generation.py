@@ -14,6 +14,7 @@ from ...errors import BadRequest
 from ...protocols.kserve.inputs import BY_NAME, DOCUMENT_DEFAULTS, ENGINE_EXTRAS, PARAMETERS
 from ...protocols.kserve.tensors import FLOAT, INTEGER, Tensor
 from ..limits import cap_max_tokens
+from ..param_rules import apply_rules
 from ..proxy import Forwarder, engine_error
 
 COMPLETIONS = "/v1/completions"
@@ -94,6 +95,7 @@ def decode_generate(body: dict, config_defaults: dict) -> GenerationCall:
 
 def _payload(prompt: str, params: dict, stream: bool, runner) -> dict:
     payload = {"prompt": prompt, **params, "stream": stream}
+    apply_rules(payload, runner.spec)   # the model's set_params / strip_params, as for every family
     cap_max_tokens(payload, runner.spec.params.n_ctx)
     if stream:
         payload["stream_options"] = {"include_usage": True}  # token counts ride on the last chunk

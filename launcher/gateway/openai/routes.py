@@ -45,4 +45,7 @@ async def models(request: Request):
         data.append({"id": r.name, "object": "model", "created": int(r.started_at or 0), "owned_by": "launcher",
                      "aliases": list(r.plan.aliases), "state": view.state, "restarts": view.restarts,
                      "engines": [e.as_json() for e in view.engines]})
+        for alias in getattr(r.spec, "served_aliases", ()):  # `aliases:` are names clients may pick from the list
+            data.append({"id": alias, "object": "model", "created": int(r.started_at or 0), "owned_by": "launcher",
+                         "alias_of": r.name, "state": view.state})
     return {"object": "list", "data": data}
