@@ -29,6 +29,7 @@ from .gateway.keys import load_keyring
 from .gateway.limits import http_protocol
 from .gateway.manage.manager import ModelManager
 from .gateway.pool import ModelPool
+from .gateway.usage import UsageStore, default_path
 from .models.embedded import model_file
 from .net import free_ports, port_in_use
 from .paths import cache_dir
@@ -61,6 +62,11 @@ def build_manager(config: Config, deployment: Deployment, pool: ModelPool, binar
                         config.gateway.local_url)
 
 
+def usage_path(config: Config) -> Path:
+    """gateway.usage_db, else a file per config under the cache directory."""
+    return Path(config.gateway.usage_db) if config.gateway.usage_db else default_path(config.file, cache_dir())
+
+
 def management_folders(config: Config) -> list[str]:
     """What /api/v1 lists and switches within: models_dir, else the folders of the configured models."""
     if config.models_dir:
@@ -80,6 +86,7 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
             raise StartError(f"port {port} on {gw.host} is already in use: stop what runs there or set `{key}:`")
     keyring = load_keyring(gw)
     keys = keyring.secrets
+    usage = UsageStore(usage_path(config))   # a corrupt or locked file stops us here, before any engine starts
     ensure_models(config)
     binaries = binaries or prepare_binaries(config)
     plan = plan_for_here(config, binaries=binaries)
@@ -153,7 +160,7 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
     async def on_stop() -> None:
         await deployment.stop_all(0.0 if server and server.force_exit else 10.0)
 
-    app = create_app(deployment, gw, pool=pool, keys=keys, keyring=keyring, manager=build_manager(config, deployment, pool, binaries),
+    app = create_app(deployment, gw, pool=pool, keys=keys, keyring=keyring, usage=usage, manager=build_manager(config, deployment, pool, binaries),
                      on_start=on_start, on_stop=on_stop, exiting=lambda: bool(server and server.should_exit),
                      grpc_on_http_port=True)
     reloader = None

@@ -6,9 +6,11 @@ that serve import `..serve` when they run; `launch validate` and `launch plan` n
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -20,6 +22,7 @@ from ..config.schema import annotated, property_schema
 from ..engines.programs import LLAMA_QUANTIZE
 from ..errors import BuildError, LauncherError
 from ..gateway.auth import load_keys
+from ..gateway.usage import FIELDS, UsageStore, default_path, parse_since
 from ..gguf_info import summarize
 from ..models.catalog import format_table, list_gguf
 from ..mpi.rank import mpi_world, run_rank
@@ -104,6 +107,14 @@ def register(sub) -> None:
     m.add_argument("--config", dest="config_opt")
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=models)
+
+    us = sub.add_parser("usage", help="requests and tokens per key name, model and hour (the usage database)")
+    us.add_argument("--config", dest="config_opt", required=True)
+    us.add_argument("--since", default="24h", help="24h, 7d, an ISO time or epoch seconds (default 24h)")
+    us.add_argument("--key", help="only this key name")
+    us.add_argument("--model", help="only this model")
+    us.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    us.set_defaults(func=usage)
 
     st = sub.add_parser("status", help="what the running gateway of a config serves")
     st.add_argument("--config", dest="config_opt", required=True)
@@ -228,6 +239,30 @@ def models(args) -> int:
         folder = load_config(args.config_opt, offline=True).config.models_dir
     entries = list_gguf(folder or ".")
     print(json.dumps(entries, indent=1) if args.json else (format_table(entries) if entries else "no GGUF files"))
+    return 0
+
+
+def usage(args) -> int:
+    """Read the usage database (as the gateway wrote it, up to 2 s ago): it works with the gateway down too."""
+    cfg = load_config(args.config_opt, offline=True).config
+    path = Path(cfg.gateway.usage_db) if cfg.gateway.usage_db else default_path(cfg.file, cache_dir())
+    if not path.exists():
+        raise LauncherError(f"no usage recorded yet: {path} does not exist (it is made when the gateway starts)")
+    since = args.since
+    if since[:-1].isdigit() and since[-1] in "hd":
+        since = str(time.time() - int(since[:-1]) * (3600 if since[-1] == "h" else 86400))
+    rows = UsageStore(path, check=False).rows(parse_since(since), args.key, args.model)
+    if args.format == "json":
+        print(json.dumps(rows, indent=1))
+    elif args.format == "csv":
+        out = csv.DictWriter(sys.stdout, fieldnames=["hour", "key", "model", *FIELDS])
+        out.writeheader()
+        out.writerows(rows)
+    else:
+        print(f"{'HOUR (UTC)':<22}{'KEY':<16}{'MODEL':<24}{'REQUESTS':>9}{'PROMPT':>9}{'COMPLETION':>11}{'ERRORS':>7}")
+        for r in rows:
+            print(f"{r['hour']:<22}{r['key'] or '-':<16}{r['model']:<24}{r['requests']:>9}{r['prompt_tokens']:>9}"
+                  f"{r['completion_tokens']:>11}{r['errors']:>7}")
     return 0
 
 

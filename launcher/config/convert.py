@@ -70,8 +70,9 @@ def to_config(src: Source) -> Config:
     base = base_dir(src)
     specs = tuple(_model_spec(v.data, base) for v in model_views(src))
     gw_raw = dict(d.get("gateway") or {})
-    if gw_raw.get("api_key_file"):
-        gw_raw["api_key_file"] = str((base / gw_raw["api_key_file"]).resolve())
+    for path_key in ("api_key_file", "usage_db"):
+        if gw_raw.get(path_key):
+            gw_raw[path_key] = str((base / gw_raw[path_key]).resolve())
     gw_raw["keys"] = [NamedKey(**{**k, "models": tuple(k.get("models") or ("*",))}
                                 | ({"key_file": str((base / k["key_file"]).resolve())} if k.get("key_file") else {}))
                        for k in gw_raw.get("keys") or ()]

@@ -147,6 +147,7 @@ class Gateway:
     api_key_file: str | None = None
     api_key_env: str | None = None
     keys: tuple[NamedKey, ...] = ()
+    usage_db: str | None = None       # absolute; None: the default under the cache directory
     admin_key_env: str | None = None
     cors_origins: tuple[str, ...] = ()
     max_queue: int = 64

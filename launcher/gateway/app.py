@@ -49,10 +49,11 @@ from .registry import Registry
 from .routing import Router
 from .scaling import Autoscaler
 from .slots import SlotQueue
+from .usage import UsageStore
 
 
 def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = None, keys: tuple[str, ...] = (),
-               keyring: Keyring | None = None,
+               keyring: Keyring | None = None, usage: UsageStore | None = None,
                manager=None, on_start: Callable[[], Awaitable[None]] | None = None,
                on_stop: Callable[[], Awaitable[None]] | None = None,
                exiting: Callable[[], bool] | None = None, grpc_on_http_port: bool = False) -> FastAPI:
@@ -80,6 +81,8 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
                               gw.replica_id or f"{socket.gethostname()}:{gw.port}", gw.public_url,
                               grpc_endpoint(gw, grpc_on_http_port), lambda: drain.draining or outer_exiting())
             st.keyring = keyring or Keyring((k, ANONYMOUS) for k in keys)   # who each key is (keys.py)
+            st.usage = usage or UsageStore(None)
+            st.usage.start()
             app.state.gw = st
             if grpc is not None:
                 grpc.serve(InferenceService(st), lambda: st.keyring)
@@ -99,6 +102,7 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
                 if registrar is not None:
                     await registrar.stop()
                 await scaler.close()
+                await st.usage.close()   # the last counts are written
                 if grpc is not None:
                     await grpc.stop(grace=5)
                 await telemetry.close()

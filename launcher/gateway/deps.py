@@ -19,6 +19,7 @@ from .proxy import Forwarder
 from .quota import Quota
 from .registry import Registry
 from .routing import Router
+from .usage import UsageStore
 
 if TYPE_CHECKING:  # the management front is built on this core, not the other way round
     from .manage.manager import ModelManager
@@ -41,6 +42,7 @@ class GatewayState:
     activity: Activity = field(default_factory=Activity)        # recent requests, for the console
     keyring: Keyring = field(default_factory=Keyring)           # who each key is (keys.py)
     quota: Quota = field(default_factory=Quota)                  # named keys' limits (quota.py)
+    usage: UsageStore = field(default_factory=lambda: UsageStore(None))  # per key × model × hour (usage.py)
 
     @property
     def registry(self) -> Registry:

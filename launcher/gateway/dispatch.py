@@ -76,6 +76,7 @@ class Dispatch:
         seconds = time.perf_counter() - self.started
         m.latency.labels(name, self.endpoint).observe(seconds)
         self.st.activity.record(name, self.protocol, self.endpoint, self.status, seconds, self.tokens_out, self.ttft)
+        self.st.usage.record(self.who.name, name, self.status, self.prompt_tokens, self.completion_tokens)
         if self.who.name:
             m.key_requests.labels(self.who.name, name, str(self.status)).inc()
             m.key_tokens.labels(self.who.name, name, "prompt").inc(self.prompt_tokens)

@@ -76,7 +76,7 @@ def fake_deployment(tmp_path: Path) -> Deployment:
 @contextlib.contextmanager
 def gateway(tmp_path: Path, flags: list[str] = (), *, replicas: int = 1, slots: int = 1, extra: str = "",
             keys: tuple[str, ...] = (), wait_ready: bool = True, text: str | None = None, manager=None,
-            env: dict | None = None):
+            env: dict | None = None, usage=None):
     """The real gateway + supervisor over fake engines. `text` is a whole config (several models).
     `manager(deployment, pool)` builds the /api/v1 service, when given."""
     cfg = load_source(text or config_text(extra), str(tmp_path / "c.yaml"), offline=True, env=env).config
@@ -84,12 +84,12 @@ def gateway(tmp_path: Path, flags: list[str] = (), *, replicas: int = 1, slots: 
     for spec in cfg.models:
         plan = fake_plan(spec.name, list(flags), replicas, slots)
         deployment.add(replace(plan, aliases=tuple(dict.fromkeys(plan.aliases + spec.served_aliases))), spec)
-    with serving(cfg, deployment, keys, wait_ready, manager) as running:
+    with serving(cfg, deployment, keys, wait_ready, manager, usage) as running:
         yield running
 
 
 @contextlib.contextmanager
-def serving(cfg, deployment: Deployment, keys=(), wait_ready=True, manager=None):
+def serving(cfg, deployment: Deployment, keys=(), wait_ready=True, manager=None, usage=None):
     pool = ModelPool(deployment, cfg.gateway.max_loaded, cfg.gateway.load_timeout)
     port = next(PORTS)
     holder: dict = {}
@@ -103,7 +103,7 @@ def serving(cfg, deployment: Deployment, keys=(), wait_ready=True, manager=None)
 
     named = load_keyring(replace(cfg.gateway, api_keys=(), api_key_file=None, api_key_env=None))
     keyring = Keyring([(k, ANONYMOUS) for k in keys] + list(named.entries))
-    app = create_app(deployment, cfg.gateway, pool=pool, keys=keyring.secrets, keyring=keyring,
+    app = create_app(deployment, cfg.gateway, pool=pool, keys=keyring.secrets, keyring=keyring, usage=usage,
                      manager=manager(deployment, pool) if manager else None, on_start=on_start, on_stop=on_stop,
                      grpc_on_http_port=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",

@@ -4,6 +4,9 @@ when the gateway has API keys. launcher's additions (extra fields, `model_name`,
 body, `/benchmark/cancel`) never change what the document promises."""
 from __future__ import annotations
 
+import time
+from datetime import datetime, timezone
+
 from fastapi import APIRouter, Depends, Request
 
 from ...errors import BadRequest, ManagementDisabled
@@ -27,6 +30,17 @@ def manager(request: Request) -> ModelManager:
 
 async def optional_body(request: Request) -> dict:
     return (await json_object(request))[0] if await request.body() else {}
+
+
+@router.get("/usage", responses=docs.ok(docs.envelope({"type": "array"})))
+async def usage(request: Request, since: datetime | float | None = None, key: str | None = None,
+                model: str | None = None):
+    """Requests, prompt and completion tokens and errors per key name, model and hour (`since`: an ISO time or
+    epoch seconds, default the last 24 hours)."""
+    if isinstance(since, datetime):
+        since = (since if since.tzinfo else since.replace(tzinfo=timezone.utc)).timestamp()
+    rows = state(request).usage.rows(time.time() - 86400 if since is None else since, key, model)
+    return ok(f"{len(rows)} usage rows", rows)
 
 
 @router.get("/models", responses=docs.ok(docs.envelope({"type": "array"})))
