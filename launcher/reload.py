@@ -28,7 +28,7 @@ from .validate import load_config
 
 log = logging.getLogger("launcher")
 NEEDS_RESTART = ("host", "port", "grpc_port", "openai_port")
-IN_PLACE = ("api_keys", "api_key_file", "api_key_env", "keys", "admin_key_env", "cors_origins")
+IN_PLACE = ("api_keys", "api_key_file", "api_key_env", "keys", "admin_key_env", "cors_origins", "capture")
 
 
 @dataclass

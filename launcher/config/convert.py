@@ -70,6 +70,8 @@ def to_config(src: Source) -> Config:
     base = base_dir(src)
     specs = tuple(_model_spec(v.data, base) for v in model_views(src))
     gw_raw = dict(d.get("gateway") or {})
+    if isinstance(gw_raw.get("capture"), dict):
+        gw_raw["capture"] = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in gw_raw["capture"].items())
     for path_key in ("api_key_file", "usage_db"):
         if gw_raw.get(path_key):
             gw_raw[path_key] = str((base / gw_raw[path_key]).resolve())

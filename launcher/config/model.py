@@ -148,6 +148,7 @@ class Gateway:
     api_key_env: str | None = None
     keys: tuple[NamedKey, ...] = ()
     usage_db: str | None = None       # absolute; None: the default under the cache directory
+    capture: tuple[tuple[str, object], ...] | None = None   # {requests, bytes, redact}; None: off
     admin_key_env: str | None = None
     cors_origins: tuple[str, ...] = ()
     max_queue: int = 64

@@ -27,6 +27,7 @@ from ..supervise.states import ModelState
 from . import api_docs as docs
 from .anthropic import routes as anthropic_routes
 from .api_docs import finish_openapi
+from .capture import Capture, CaptureLayer
 from .console import events as console_events
 from .console import logs as console_logs
 from .console.devices import DeviceCollector, DeviceTelemetry
@@ -117,6 +118,8 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
     app.state.drain = drain
     app.state.grpc = grpc  # for the HTTP protocol the server is given (limits.http_protocol)
     app.state.telemetry = telemetry
+    app.state.capture = CaptureHolder(gw)
+    app.add_middleware(CaptureLayer, holder=app.state.capture)   # inside the body limits: what it reads passed them
     app.add_middleware(BodyLimit, max_bytes=gw.max_body_bytes, timeout=gw.body_timeout)
     app.add_middleware(DrainGate, drain=drain)  # a draining gateway refuses before anything else
     app.state.cors = CorsOrigins(gw.cors_origins)
@@ -163,13 +166,33 @@ class DynamicCORS:
         await self.inner(scope, receive, send)
 
 
+class CaptureHolder:
+    """The request capture, which a config reload may turn on, off or resize."""
+
+    def __init__(self, gw: Gateway):
+        self.capture = None
+        self.configure(gw)
+
+    def configure(self, gw: Gateway) -> None:
+        settings = dict(gw.capture) if gw.capture is not None else None
+        if settings is None:
+            self.capture = None
+        else:
+            kept = self.capture
+            self.capture = Capture(settings.get("requests", 100), settings.get("bytes", 8 << 20),
+                                   tuple(settings.get("redact", ())))
+            if kept is not None:   # a resize keeps what it can
+                self.capture.ring.extend(kept.ring)
+
+
 def reconfigure(app: FastAPI, gw: Gateway) -> None:
-    """A reloaded config's keys and CORS origins, in place (reload.py)."""
+    """A reloaded config's keys, CORS origins and capture, in place (reload.py)."""
     st: GatewayState = app.state.gw
     st.keyring = load_keyring(gw)
     st.keys = st.keyring.secrets
     st.admin_key_env = gw.admin_key_env
     app.state.cors.origins = tuple(gw.cors_origins)
+    app.state.capture.configure(gw)
 
 
 UI = Path(__file__).parent / "console" / "ui"  # the console (/ui): static files in the package, no build step, no CDN

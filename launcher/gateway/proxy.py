@@ -20,6 +20,7 @@ from ..errors import APIError, BadRequest, EngineUnavailable, NotFound, Upstream
 from ..protocols.envelopes import OPENAI, family_for, normalize_upstream_error
 from ..protocols.sse import OPENAI_STREAM, SSEResponse, StreamKind, until_done_or_disconnected
 from ..supervise.runner import ModelRunner, Upstream
+from .capture import capturing
 from .direct import DirectBody, direct_body
 from .metrics import Metrics
 from .quota import report, usage_in
@@ -273,6 +274,7 @@ async def pipe_sse(resp: StreamResponse, send: Send, metrics: Metrics, model: st
     socket with no task switch and no ASGI layer; start and end still go through `send`."""
     tally = tally or Tally(kind)
     first = [True]
+    kept = capturing.get()   # request capture (capture.py): what goes straight to the socket is kept too
 
     def seen() -> None:
         if first[0]:
@@ -284,7 +286,10 @@ async def pipe_sse(resp: StreamResponse, send: Send, metrics: Metrics, model: st
             def sink(chunk: bytes):
                 if first[0]:
                     seen()
-                direct.write(tally.add(chunk))
+                out = tally.add(chunk)
+                direct.write(out)
+                if kept is not None:
+                    kept.append(out)
                 return direct.drain() if direct.paused else None
             await resp.relay(sink)
         else:

@@ -31,7 +31,7 @@ PUBLIC_FILES = {"/ui": "/ui/console.js"}  # static files of the console: no data
 PUBLIC |= set(PUBLIC_FILES.values())
 ADMIN_ONLY = ("/api/v1/", "/register",  # changing models or diverting traffic: the admin key
               "/slots", "/upstream/")  # other callers' prompts, the engine's raw routes: the admin key too
-PATH_VALUES = {"name": "fake", "version": "1", "model": "fake", "path": "health"}
+PATH_VALUES = {"request_id": "1", "name": "fake", "version": "1", "model": "fake", "path": "health"}
 GRPC_PUBLIC = {"ServerLive", "ServerReady"}
 
 

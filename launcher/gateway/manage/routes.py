@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from fastapi import APIRouter, Depends, Request
 
-from ...errors import BadRequest, ManagementDisabled
+from ...errors import BadRequest, ManagementDisabled, NotFound
 from .. import api_docs as docs
 from ..deps import json_object, require_admin, state
 from .manager import ModelManager
@@ -41,6 +41,24 @@ async def usage(request: Request, since: datetime | float | None = None, key: st
         since = (since if since.tzinfo else since.replace(tzinfo=timezone.utc)).timestamp()
     rows = state(request).usage.rows(time.time() - 86400 if since is None else since, key, model)
     return ok(f"{len(rows)} usage rows", rows)
+
+
+@router.get("/requests", responses=docs.ok(docs.envelope({"type": "array"})))
+async def captured(request: Request):
+    """The captured requests, newest first (gateway.capture)."""
+    capture = request.app.state.capture.capture
+    if capture is None:
+        raise NotFound("request capture is off: set gateway.capture")
+    return ok(f"{len(capture.ring)} captured requests", [r.summary() for r in reversed(capture.ring)])
+
+
+@router.get("/requests/{request_id}", responses=docs.ok(docs.envelope()))
+async def captured_one(request: Request, request_id: int):
+    capture = request.app.state.capture.capture
+    found = capture.find(request_id) if capture is not None else None
+    if found is None:
+        raise NotFound(f"no captured request {request_id} (capture off, or it left the ring)")
+    return ok("Captured request", found.whole())
 
 
 @router.get("/models", responses=docs.ok(docs.envelope({"type": "array"})))
