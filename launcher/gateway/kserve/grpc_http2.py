@@ -234,23 +234,15 @@ class GrpcConnection(asyncio.Protocol):
                                                                context=call.context)
 
     async def _unary(self, call: Call, data: bytes) -> None:
-        request_type = METHODS[call.method][0]
-        try:
+        async def work() -> None:
             if len(data) < 5 or int.from_bytes(data[1:5], "big") != len(data) - 5:
                 raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "expected one length-prefixed request message")
             if data[0]:
                 raise Abort(grpc.StatusCode.UNIMPLEMENTED, "compressed messages are not supported")
-            request = request_type.FromString(data[5:])
+            request = METHODS[call.method][0].FromString(data[5:])
             response = await getattr(self.server.service, call.method)(request, Context(call.metadata))
             await self._sent(call, self._emit(call, response))
-            self._end(call, grpc.StatusCode.OK, "")
-        except Abort as exc:
-            self._end(call, exc.code, exc.details)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("gRPC %s failed", call.method)
-            self._end(call, grpc.StatusCode.INTERNAL, "internal error in the gateway")
+        await self._ended(call, work())
 
     async def _stream(self, call: Call) -> None:
         request_type = METHODS[call.method][0]
@@ -261,10 +253,18 @@ class GrpcConnection(asyncio.Protocol):
                     yield request_type.FromString(payload)
                 except Exception as exc:  # protobuf's DecodeError
                     raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad request message: {exc}") from None
-        try:
+
+        async def work() -> None:
             await getattr(self.server.service, call.method)(requests(), Context(call.metadata,
                                                                                 lambda m: self._emit(call, m)))
             await self._sent(call, None)
+        await self._ended(call, work())
+
+    async def _ended(self, call: Call, work) -> None:
+        """Run a call's handler, then end the call with its status: OK, the status it aborted with, or
+        INTERNAL for a bug (logged). A cancelled call (reset, or its connection lost) just stops."""
+        try:
+            await work
             self._end(call, grpc.StatusCode.OK, "")
         except Abort as exc:
             self._end(call, exc.code, exc.details)
