@@ -77,11 +77,11 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
         timeout = httpx.Timeout(gw.request_timeout, connect=gw.connect_timeout)
         async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
             slots = SlotQueue(gw.max_queue, gw.load_timeout, gw.request_timeout, metrics)
-            st = GatewayState(deployment, pool, Forwarder(client, metrics, slots), metrics, keys,
+            st = GatewayState(deployment, pool, Forwarder(client, metrics, slots), metrics,
+                              keyring or Keyring((k, ANONYMOUS) for k in keys),
                               gw.admin_key_env, manager, Router(deployment, Registry()),
                               gw.replica_id or f"{socket.gethostname()}:{gw.port}", gw.public_url,
                               grpc_endpoint(gw, grpc_on_http_port), lambda: drain.draining or outer_exiting())
-            st.keyring = keyring or Keyring((k, ANONYMOUS) for k in keys)   # who each key is (keys.py)
             st.usage = usage or UsageStore(None)
             st.usage.start()
             app.state.gw = st
@@ -189,7 +189,6 @@ def reconfigure(app: FastAPI, gw: Gateway) -> None:
     """A reloaded config's keys, CORS origins and capture, in place (reload.py)."""
     st: GatewayState = app.state.gw
     st.keyring = load_keyring(gw)
-    st.keys = st.keyring.secrets
     st.admin_key_env = gw.admin_key_env
     app.state.cors.origins = tuple(gw.cors_origins)
     app.state.capture.configure(gw)

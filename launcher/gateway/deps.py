@@ -31,7 +31,7 @@ class GatewayState:
     pool: ModelPool
     forwarder: Forwarder
     metrics: Metrics
-    keys: tuple[str, ...]
+    keyring: Keyring              # who each key is (keys.py); the flat keys are identities without a name
     admin_key_env: str | None
     manager: ModelManager | None   # when /api/v1 may change models
     router: Router
@@ -40,9 +40,13 @@ class GatewayState:
     grpc_endpoint: str | None = None
     exiting: Callable[[], bool] = field(default=lambda: False)  # shutting down: long streams end
     activity: Activity = field(default_factory=Activity)        # recent requests, for the console
-    keyring: Keyring = field(default_factory=Keyring)           # who each key is (keys.py)
     quota: Quota = field(default_factory=Quota)                  # named keys' limits (quota.py)
     usage: UsageStore = field(default_factory=lambda: UsageStore(None))  # per key × model × hour (usage.py)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every key's secret: empty when the gateway is open."""
+        return self.keyring.secrets
 
     @property
     def registry(self) -> Registry:

@@ -167,14 +167,20 @@ class Forwarder:
         status, _, content = await self.fetch(runner, path, json.dumps(payload).encode())
         if status >= 400:
             raise engine_error(status, content)
-        self._count_usage(runner.name, content)
-        return json.loads(content)
+        body = json.loads(content)
+        self._count(runner.name, body.get("usage") if isinstance(body, dict) else None)
+        return body
 
     def _count_usage(self, model: str, content: bytes) -> None:
         try:
-            usage = json.loads(content).get("usage") or {}
+            usage = json.loads(content).get("usage")
         except (ValueError, AttributeError):
             return
+        self._count(model, usage)
+
+    def _count(self, model: str, usage: dict | None) -> None:
+        """The engine's token counts: into the metrics, and to the request's key (quota.report)."""
+        usage = usage if isinstance(usage, dict) else {}
         prompt = usage.get("prompt_tokens") or usage.get("input_tokens") or 0
         completion = usage.get("completion_tokens") or usage.get("output_tokens") or 0
         self.metrics.tokens.labels(model).inc(completion)
