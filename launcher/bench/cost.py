@@ -4,6 +4,8 @@
                                                # KServe REST, KServe gRPC (its own port, and the HTTP port)
     launch bench cost --peer litellm           # and LiteLLM's proxy in front of the same engine, same run
     launch bench cost --fake                   # the fast fake engine: the gateway's cost with nothing else busy
+    launch bench cost --keys                   # and a second launch with two named keys (every limit on) and
+                                               # request capture: what a shared server's bookkeeping costs
 
 The front's CPU time is read from /proc/PID/stat (utime + stime of the process and its threads; the
 engines are separate processes and are not counted) before and after each load; the load generator
@@ -104,6 +106,13 @@ def run(args) -> int:
                   "launcher: the same, gRPC on the HTTP port": launcher_front(
                       protocol="grpc", grpc_target=gateway.removeprefix("http://"))}
         with contextlib.ExitStack() as stack:
+            if args.keys:
+                keyed = stack.enter_context(gemma_run(keyed_extra(tmp, args), tmp))
+                kpid, kurl = keyed.proc.pid, keyed.url
+                fronts["launcher, 2 named keys + capture: OpenAI chat"] = (
+                    lambda: cpu_seconds(kpid), lambda c_, n_: run_load(kurl, "gemma", c_, n_, max_tokens=tokens,
+                                                                        keepalive=keepalive, protocol="chat",
+                                                                        api_key=KEYED_SECRET))
             if args.peer == "litellm":
                 url, lpid = stack.enter_context(peers.litellm_process(engine, "gemma", tmp))
                 fronts["LiteLLM proxy: OpenAI chat stream"] = (
@@ -128,6 +137,21 @@ def run(args) -> int:
     return 0
 
 
+KEYED_SECRET = "sk-bench-research"
+
+
+def keyed_extra(tmp: Path, args) -> str:
+    """The same deployment behind two named keys, each with every limit on (set high enough never to refuse, so
+    each request is counted against all three), usage written to a file, and every request captured."""
+    for name in ("research", "batch"):
+        (tmp / f"{name}.key").write_text(f"sk-bench-{name}\n")
+    keys = ", ".join(f"{{name: {n}, key_file: {tmp / f'{n}.key'}, models: [gem*], requests_per_minute: 1000000, "
+                     f"tokens_per_minute: 1000000000, max_concurrent: 256}}" for n in ("research", "batch"))
+    return (f"{DEFAULT_LAYOUT}\ngateway: {{keys: [{keys}], usage_db: {tmp / 'usage.sqlite'}, "
+            f"capture: {{requests: 100, redact: [user]}}}}\n"
+            + (fake_engine_extra(tmp, args.delay, slots=4) if args.fake else ""))
+
+
 def _median(rounds: list[dict]) -> dict:
     return {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
 
@@ -136,12 +160,12 @@ def _print(report: dict) -> None:
     print(f"{report['requests']} streamed requests x {report['max_tokens']} tokens at concurrency "
           f"{report['concurrency']} (connections {report['connections']}), {report['engine']}, {report['cpus']} CPUs; "
           f"median of {report['rounds']} rounds")
-    print(f"{'front':<42}{'CPU/request':>14}{'CPU/token':>12}{'tokens/s':>10}")
+    print(f"{'front':<48}{'CPU/request':>14}{'CPU/token':>12}{'tokens/s':>10}")
     base = None
     for name, r in report["results"].items():
         base = base or r
-        ratio = f"  ({r['ms_per_request'] / base['ms_per_request']:.1f}x launcher's)" if r is not base else ""
-        print(f"{name:<42}{r['ms_per_request']:>11.2f} ms{r['us_per_token']:>9.0f} µs{r['tokens_per_s']:>10.0f}{ratio}")
+        ratio = f"  ({r['ms_per_request'] / base['ms_per_request']:.2f}x launcher's)" if r is not base else ""
+        print(f"{name:<48}{r['ms_per_request']:>11.2f} ms{r['us_per_token']:>9.0f} µs{r['tokens_per_s']:>10.0f}{ratio}")
 
 
 def register(sub) -> None:
@@ -150,6 +174,8 @@ def register(sub) -> None:
     p.add_argument("--delay", type=float, default=0.0,
                    help="with --fake: seconds between its chunks (0.002 paces it like an engine on its own device)")
     p.add_argument("--peer", choices=["litellm"], help="also LiteLLM's proxy in front of the same engine")
+    p.add_argument("--keys", action="store_true",
+                   help="also a launch with two named keys (all limits on) and request capture, its own engine")
     p.add_argument("--requests", type=int, default=32)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--max-tokens", type=int, default=48)

@@ -31,6 +31,7 @@ from .capture import Capture, CaptureLayer
 from .console import events as console_events
 from .console import logs as console_logs
 from .console.devices import DeviceCollector, DeviceTelemetry
+from .console.trends import Trends
 from .deps import GatewayState, require_key, state
 from .discovery import routes as discovery_routes
 from .discovery.registration import Registrar
@@ -94,6 +95,7 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
                 await on_start()
             scaler = Autoscaler(lambda: deployment.workers, slots, metrics)
             scaler.start()
+            app.state.trends.start(metrics)
             pool.start_ttl_loop()
             telemetry.start()
             registrar = Registrar.start(st, gw) if gw.register_with else None
@@ -103,6 +105,7 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
                 if registrar is not None:
                     await registrar.stop()
                 await scaler.close()
+                await app.state.trends.close()
                 await st.usage.close()   # the last counts are written
                 if grpc is not None:
                     await grpc.stop(grace=5)
@@ -118,6 +121,7 @@ def create_app(deployment: Deployment, gw: Gateway, *, pool: ModelPool | None = 
     app.state.drain = drain
     app.state.grpc = grpc  # for the HTTP protocol the server is given (limits.http_protocol)
     app.state.telemetry = telemetry
+    app.state.trends = Trends()
     app.state.capture = CaptureHolder(gw)
     app.add_middleware(CaptureLayer, holder=app.state.capture)   # inside the body limits: what it reads passed them
     app.add_middleware(BodyLimit, max_bytes=gw.max_body_bytes, timeout=gw.body_timeout)

@@ -38,7 +38,8 @@ class Dispatch:
                 raise Forbidden(f"key {self.who.name!r} may not use model {self.runner.name!r}")
             self.st.pool.admit(self.runner)
             self.st.quota.admit(self.who)
-        except APIError as exc:
+        except APIError as exc:   # refused before the engine: a request and an error in the usage
+            self.st.usage.record(self.who.name, self.runner.name, exc.status, 0, 0)
             if self.who.name:
                 self.st.metrics.key_requests.labels(self.who.name, self.runner.name, str(exc.status)).inc()
             raise

@@ -40,6 +40,7 @@ class Identity:
 
 
 ANONYMOUS = Identity()
+ADMIN = Identity("admin")
 current: contextvars.ContextVar[Identity] = contextvars.ContextVar("launcher_identity", default=ANONYMOUS)
 
 
@@ -65,11 +66,16 @@ class Keyring:
 
 
 def load_keyring(gw: Gateway) -> Keyring:
-    """The flat keys (no name, no limits) and the named ones, their secrets read now."""
+    """The flat keys (no name, no limits) and the named ones, their secrets read now. When there are keys, the
+    admin key is one too (named "admin", no limits): the operator opens the console and tries a model with it,
+    and its requests are counted under that name."""
     entries = [(k, ANONYMOUS) for k in load_keys(gw)]
     for key in gw.keys:
         entries.append((_secret(key), Identity(key.name, key.models, key.requests_per_minute, key.tokens_per_minute,
                                                key.max_concurrent)))
+    admin = os.environ.get(gw.admin_key_env, "").strip() if gw.admin_key_env else ""
+    if entries and admin:
+        entries.append((admin, ADMIN))
     return Keyring(entries)
 
 

@@ -1,6 +1,7 @@
 """Tier 2: the real llama.cpp build, the real Gemma GGUF, the real `launch` CLI, the openai SDK."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,30 @@ n_parallel: 2
 port: PORT
 engine: {max_restarts: 3, restart_backoff: 0.2}
 """
+
+
+@pytest.fixture
+def browser():
+    """Debian's chromium, headless, driven by Selenium through Debian's chromedriver."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the test extra")
+    from selenium.webdriver.chrome.service import Service
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and chromedriver, "Debian's chromium and chromium-driver are needed: make test installs them"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def screenshots(request) -> Path:
+    """build/screenshots/<test>/, emptied first: what the browser tests saw is kept after the run."""
+    shots = ROOT / "build" / "screenshots" / request.node.name
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    return shots

@@ -1,43 +1,21 @@
 """The console (/ui) in a real headless browser: Debian's chromium and chromedriver, driven by Selenium, over
 the real gateway and supervisor with fake engines (the page is what is tested). With keys: the page asks
 for the key once; it sees the model ready, chats in the playground and sees the streamed text, stops and
-loads the model from the page. Screenshots go to the test's output directory."""
+loads the model from the page. Screenshots are kept in build/screenshots/."""
 from __future__ import annotations
-
-import shutil
-
-import pytest
 
 from tests.fakes.harness import gateway
 from tests.fakes.management import make_manager, models_folder
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 KEY = "sk-console-1"
 
 
-@pytest.fixture
-def browser():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the test extra")
-    from selenium.webdriver.chrome.service import Service
-    assert CHROMIUM and CHROMEDRIVER, "Debian's chromium and chromium-driver are needed: make test installs them"
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def test_console_shows_models_streams_chat_and_stops_and_loads(browser, tmp_path, monkeypatch):
+def test_console_shows_models_streams_chat_and_stops_and_loads(browser, screenshots, tmp_path, monkeypatch):
     from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
     monkeypatch.setenv("CONSOLE_ADMIN", KEY)  # one key for serving and management, as a single operator has
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
+    shots = screenshots
     wait = WebDriverWait(browser, 30)
 
     def text(selector: str) -> str:  # the table is redrawn every 2 s: an element may go stale as it is read

@@ -51,3 +51,17 @@ def test_ceiling_without_wrk_says_how_to_get_it(monkeypatch):
     monkeypatch.setattr(ceiling.shutil, "which", lambda name: None)
     with pytest.raises(LauncherError, match="apt-get install wrk"):
         ceiling.run(SimpleNamespace(concurrency="16", max_tokens=64, seconds=1, rounds=1, json=None))
+
+
+def test_the_keyed_front_of_bench_cost_is_a_valid_config_with_every_limit_on(tmp_path):
+    from argparse import Namespace
+
+    from launcher.bench.cost import KEYED_SECRET, keyed_extra
+    from launcher.bench.overhead import GEMMA
+    from launcher.gateway.keys import load_keyring
+    from launcher.validate import load_source
+    text = GEMMA.format(port=8123, extra=keyed_extra(tmp_path, Namespace(fake=True, delay=0.002)))
+    gw = load_source(text, str(tmp_path / "bench.yaml"), offline=True).config.gateway
+    who = load_keyring(gw).identify(KEYED_SECRET)
+    assert who.name == "research" and who.requests_per_minute and who.tokens_per_minute and who.max_concurrent
+    assert who.may_use(["gemma"]) and gw.capture and gw.usage_db.startswith(str(tmp_path))

@@ -24,6 +24,8 @@ def test_console_events_snapshot_requests_states_and_logs(tmp_path):
         request = next(d for k, d in events if k == "request")
         assert (request["model"], request["protocol"], request["endpoint"], request["status"], request["tokens_out"]) \
             == ("fake", "openai", "chat", 200, 4) and request["ttft_ms"] is not None
+        # the sparklines' samples (every 2 s) see the 4 streamed tokens
+        assert wait_for(lambda: any(k == "models" and sum(d[0]["trend"]["tokens_per_s"]) > 0 for k, d in events), 15)
         os.kill(gw.deployment.models[0].upstreams[0].process.pid, signal.SIGKILL)
         assert wait_for(lambda: any(k == "model" and d["kind"] == "restarted" for k, d in events), 10), events
         assert wait_for(lambda: any(k == "log" and d["source"] == "fake#0" and "listening" in d["text"]

@@ -2,6 +2,8 @@
 secrets that never leave the keyring."""
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import httpx
 import pytest
@@ -188,3 +190,46 @@ def test_token_limits_count_streams_by_the_engines_report(tmp_path, monkeypatch)
         completion = [ln for ln in metrics.splitlines()
                       if ln.startswith('launcher_key_tokens_total{key="alice",kind="completion"')]
         assert float(completion[0].split()[-1]) == 6.0 and float(prompt[0].split()[-1]) > 0
+
+
+def test_a_reload_changes_keys_scopes_and_limits_in_place(tmp_path, monkeypatch):
+    """What a SIGHUP or --watch-config does with a changed key list: applied to the running gateway, the
+    engine untouched. The reload reads the file offline (the fake engine's model is no GGUF file)."""
+    from functools import partial
+
+    from launcher import reload as reload_module
+    from launcher.gateway.app import reconfigure
+    from launcher.validate import load_config
+    for name, value in (("ALICE_KEY", ALICE), ("BOB_KEY", BOB), ("CAROL_KEY", "carol-s3cret")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(reload_module, "load_config", partial(load_config, offline=True))
+    path = tmp_path / "c.yaml"
+    path.write_text(KEYS)
+    with gateway(tmp_path, ["--tokens", "3"], text=KEYS) as gw:
+        pid = gw.runners[0].upstreams[0].process.pid
+        assert chat(gw, BOB).status_code == 403 and chat(gw, "carol-s3cret").status_code == 401
+        path.write_text(KEYS.replace("[other-*]", "[fak*]").replace("requests_per_minute: 3", "requests_per_minute: 1")
+                        + "    - {name: carol, key_env: CAROL_KEY, max_concurrent: 1}\n")
+        reloader = reload_module.Reloader(str(path), load_source(KEYS, str(path), offline=True).config, gw.deployment,
+                                          gw.app.state.gw.pool, lambda new: {}, lambda g: reconfigure(gw.app, g))
+        changes = asyncio.run_coroutine_threadsafe(reloader.reload(), gw.loop).result(30)
+        assert changes.gateway and not (changes.changed or changes.added or changes.removed)
+        assert chat(gw, BOB).status_code == 200 and chat(gw, "carol-s3cret").status_code == 200
+        assert chat(gw, ALICE).status_code == 200
+        over = chat(gw, ALICE)
+        assert over.status_code == 429 and over.headers["x-ratelimit-limit-requests"] == "1"
+        assert gw.runners[0].upstreams[0].process.pid == pid    # the engine was never restarted
+        path.write_text(KEYS.replace("    - {name: bob, key_env: BOB_KEY, models: [other-*]}\n", ""))
+        asyncio.run_coroutine_threadsafe(reloader.reload(), gw.loop).result(30)
+        assert chat(gw, BOB).status_code == 401 and chat(gw, "carol-s3cret").status_code == 401
+
+
+def test_the_admin_key_is_a_key_named_admin_once_there_are_keys(monkeypatch):
+    monkeypatch.setenv("ALICE_KEY", ALICE)
+    monkeypatch.setenv("THE_ADMIN", "adm-1")
+    cfg = load_source("model: m.gguf\ngateway:\n  admin_key_env: THE_ADMIN\n  keys: [{name: a, key_env: ALICE_KEY}]\n",
+                      "k.yaml", offline=True).config
+    ring = load_keyring(cfg.gateway)
+    assert ring.identify("adm-1").name == "admin" and not ring.identify("adm-1").limited
+    alone = load_source("model: m.gguf\ngateway: {admin_key_env: THE_ADMIN}\n", "k.yaml", offline=True).config
+    assert load_keyring(alone.gateway).secrets == ()    # only an admin key: serving stays open, as before

@@ -134,7 +134,7 @@ function renderModels(models) {
       engines.append(s);
     }
     tr.append(engines, cell(String(m.restarts)), cell(`${m.in_flight}${m.queued ? ` (+${m.queued} waiting)` : ""}`),
-              cell(tokensPerS(m.name)));
+              cell(tokensPerS(m.name)), trendCell(m.trend));
     const actions = cell("");
     if (m.kind === "model") {
       if (["ready", "starting", "restarting"].includes(m.state)) actions.append(button("Stop", "stop", m.name));
@@ -182,6 +182,158 @@ $("switch-go").addEventListener("click", async () => {
   }
 });
 $("switch-cancel").addEventListener("click", () => { $("switch-box").hidden = true; });
+
+// --- pictures: sparklines and the usage charts, drawn as SVG in the page ----------------------------
+const SVG = "http://www.w3.org/2000/svg";
+const PALETTE = ["#2f6fdb", "#d9822b", "#1a7f37", "#b23bb2", "#c62828", "#0f8a8a", "#7a5c00", "#5a5fd6"];
+
+function svgEl(name, attrs = {}, text) {
+  const el = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+function sparkline(values, cls, width = 120, height = 16) {
+  const svg = svgEl("svg", { class: `spark ${cls}`, width, height, viewBox: `0 0 ${width} ${height}` });
+  if (values.length < 2) return svg;
+  const top = Math.max(...values, 1);
+  const step = width / (values.length - 1);
+  const points = values.map((v, i) => `${(i * step).toFixed(1)},${(height - 1 - (v / top) * (height - 2)).toFixed(1)}`);
+  svg.append(svgEl("polyline", { class: cls, points: points.join(" ") }));
+  return svg;
+}
+
+function trendCell(trend) {
+  const td = cell("", "trend");
+  const tokens = (trend && trend.tokens_per_s) || [];
+  const queued = (trend && trend.queued) || [];
+  td.append(sparkline(tokens, "tokens"), sparkline(queued, "queued"));
+  const now = (list) => (list.length ? list[list.length - 1] : 0);
+  td.title = `tokens/s: now ${now(tokens)}, top ${Math.max(0, ...tokens)}; ` +
+             `waiting: now ${now(queued)}, top ${Math.max(0, ...queued)}`;
+  return td;
+}
+
+// A stacked bar per hour: each series (a key, or a model) one colour, tokens = prompt + completion.
+function stackedChart(svg, legend, rows, seriesOf, since) {
+  const W = 640, H = 220, left = 48, bottom = 22, top = 8;
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.replaceChildren();
+  const hour = 3600 * 1000;
+  const first = Math.floor(since * 1000 / hour) * hour, last = Math.floor(Date.now() / hour) * hour;
+  const hours = [];
+  for (let t = first; t <= last; t += hour) hours.push(t);
+  const series = [...new Set(rows.map(seriesOf))].sort();
+  const totals = new Map();  // hour -> series -> tokens
+  for (const r of rows) {
+    const t = Date.parse(r.hour);
+    const at = totals.get(t) || new Map();
+    at.set(seriesOf(r), (at.get(seriesOf(r)) || 0) + r.prompt_tokens + r.completion_tokens);
+    totals.set(t, at);
+  }
+  const peak = Math.max(1, ...[...totals.values()].map((m) => [...m.values()].reduce((a, b) => a + b, 0)));
+  const plotH = H - bottom - top, slot = (W - left) / hours.length;
+  svg.append(svgEl("line", { class: "axis", x1: left, y1: H - bottom, x2: W, y2: H - bottom }),
+             svgEl("text", { x: left - 4, y: top + 8, "text-anchor": "end" }, peak.toLocaleString()),
+             svgEl("text", { x: left - 4, y: H - bottom, "text-anchor": "end" }, "0"));
+  const every = Math.ceil(hours.length / 8);
+  hours.forEach((t, i) => {
+    const x = left + i * slot;
+    if (i % every === 0) {
+      const label = new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      const anchor = x + slot / 2 > W - 24 ? "end" : "middle";   // the last label stays inside
+      svg.append(svgEl("text", { x: anchor === "end" ? W : x + slot / 2, y: H - 6, "text-anchor": anchor }, label));
+    }
+    let y = H - bottom;
+    const at = totals.get(t) || new Map();
+    series.forEach((name, k) => {
+      const value = at.get(name) || 0;
+      if (!value) return;
+      const h = Math.max(1, (value / peak) * plotH);
+      y -= h;
+      const bar = svgEl("rect", { class: "bar", "data-series": name, x: x + 1, y, width: Math.max(1, slot - 2),
+                                  height: h, fill: PALETTE[k % PALETTE.length] });
+      bar.append(svgEl("title", {}, `${name}, ${new Date(t).toLocaleString()}: ${value.toLocaleString()} tokens`));
+      svg.append(bar);
+    });
+  });
+  legend.replaceChildren(...series.map((name, k) => {
+    const span = document.createElement("span");
+    span.dataset.series = name;
+    const swatch = document.createElement("i");
+    swatch.style.background = PALETTE[k % PALETTE.length];
+    span.append(swatch, name);
+    return span;
+  }));
+}
+
+async function refreshUsage() {
+  const since = Date.now() / 1000 - Number($("usage-since").value);
+  let rows;
+  try {
+    rows = (await api("GET", `/api/v1/usage?since=${since.toFixed(0)}`)).data;
+  } catch (err) {
+    $("usage-note").textContent = `Usage: ${err.message}`;
+    return;
+  }
+  const sum = (list, f) => list.reduce((a, r) => a + r[f], 0);
+  $("usage-note").textContent = rows.length
+    ? `${sum(rows, "requests")} requests, ${(sum(rows, "prompt_tokens") + sum(rows, "completion_tokens")).toLocaleString()} tokens`
+    : "No requests in this time.";
+  stackedChart($("usage-by-key"), $("legend-by-key"), rows, (r) => r.key, since);
+  stackedChart($("usage-by-model"), $("legend-by-model"), rows, (r) => r.model, since);
+  const totals = new Map();
+  for (const r of rows) {
+    const k = `${r.key}\u0000${r.model}`;
+    const t = totals.get(k) || { key: r.key, model: r.model, requests: 0, prompt_tokens: 0, completion_tokens: 0, errors: 0 };
+    for (const f of ["requests", "prompt_tokens", "completion_tokens", "errors"]) t[f] += r[f];
+    totals.set(k, t);
+  }
+  $("usage-rows").replaceChildren(...[...totals.values()].map((t) => {
+    const tr = document.createElement("tr");
+    tr.append(cell(t.key), cell(t.model), cell(String(t.requests)), cell(String(t.prompt_tokens)),
+              cell(String(t.completion_tokens)), cell(String(t.errors)));
+    return tr;
+  }));
+}
+$("usage-since").addEventListener("change", refreshUsage);
+
+// --- captured requests -----------------------------------------------------------------------------
+async function refreshRequests() {
+  let list;
+  try {
+    list = (await api("GET", "/api/v1/requests")).data;
+  } catch (err) {
+    $("requests-note").textContent = err.message;
+    return;
+  }
+  $("requests-note").textContent = `${list.length} captured requests, newest first; secrets are redacted.`;
+  const chosen = $("request-detail").dataset.id;
+  $("request-rows").replaceChildren(...list.map((r) => {
+    const tr = document.createElement("tr");
+    tr.dataset.id = r.id;
+    if (String(r.id) === chosen) tr.className = "chosen";
+    tr.append(cell(String(r.id)), cell(new Date(r.at * 1000).toLocaleTimeString()), cell(r.key || "-"),
+              cell(r.model || "-"), cell(`${r.method} ${r.path}`), cell(String(r.status ?? "-")),
+              cell(String(r.duration_ms ?? "-")), cell(String(r.bytes)));
+    tr.addEventListener("click", () => openRequest(r.id));
+    return tr;
+  }));
+}
+
+async function openRequest(id) {
+  const pre = $("request-detail");
+  try {
+    const whole = (await api("GET", `/api/v1/requests/${id}`)).data;
+    pre.dataset.id = String(id);
+    pre.className = "";
+    pre.textContent = JSON.stringify(whole, null, 2);
+    for (const tr of $("request-rows").children) tr.classList.toggle("chosen", tr.dataset.id === String(id));
+  } catch (err) {
+    pre.textContent = err.message;
+  }
+}
 
 // --- activity, logs, devices -----------------------------------------------------------------------
 function renderActivity() {
@@ -282,6 +434,8 @@ function show(panel) {
   for (const section of document.querySelectorAll(".panel")) section.hidden = section.id !== panel;
   for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.panel === panel);
   if (panel === "logs" && !$("log-lines").textContent) loadLogHistory();
+  if (panel === "usage") refreshUsage();
+  if (panel === "requests") refreshRequests();
 }
 window.addEventListener("hashchange", () => show(location.hash.slice(1) || "models"));
 $("key-form").addEventListener("submit", (ev) => {
@@ -294,4 +448,6 @@ $("key-form").addEventListener("submit", (ev) => {
 });
 show(location.hash.slice(1) || "models");
 setInterval(refreshDevices, 10000);
+setInterval(() => { if (!$("usage").hidden) refreshUsage(); }, 10000);
+setInterval(() => { if (!$("requests").hidden) refreshRequests(); }, 5000);
 connect();
