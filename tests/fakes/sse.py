@@ -7,11 +7,11 @@ import threading
 import httpx
 
 
-def follow(url: str, events: list, stop: threading.Event, only: str | None = None) -> None:
+def follow(url: str, events: list, stop: threading.Event, only: str | None = None, headers: dict | None = None) -> None:
     """Append (event, decoded data) to `events` (data alone when `only` names the one event wanted) until
     `stop` is set; a stream quiet for 5 s is opened again."""
     while not stop.is_set():
-        with httpx.stream("GET", url, timeout=httpx.Timeout(30, read=5)) as resp:
+        with httpx.stream("GET", url, headers=headers, timeout=httpx.Timeout(30, read=5)) as resp:
             kind = None
             try:
                 for line in resp.iter_lines():

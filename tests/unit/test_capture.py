@@ -43,3 +43,42 @@ def test_requests_are_kept_redacted_with_streams_assembled(tmp_path, monkeypatch
 def test_capture_is_off_unless_configured(tmp_path):
     with gateway(tmp_path, ["--tokens", "2"]) as gw:
         assert httpx.get(gw.url + "/api/v1/requests").status_code == 404
+
+
+def test_no_output_of_the_gateway_carries_a_secret(tmp_path, monkeypatch, caplog):
+    """Keys and the `redact` fields, after accepted, refused (401, 403, 429) and streamed requests: not in the
+    logs, metrics, captured requests, usage, console events, registry, OpenAPI or any answer."""
+    import logging
+    import threading
+
+    from tests.fakes.sse import follow
+    secrets = ("alice-secret", "adm-secret", "wrong-secret", "someone@example.com")
+    monkeypatch.setenv("CAP_ADMIN", "adm-secret")
+    monkeypatch.setenv("CAP_ALICE", "alice-secret")
+    caplog.set_level(logging.DEBUG)
+    text = TEXT.replace("{name: alice, key_env: CAP_ALICE}", "{name: alice, key_env: CAP_ALICE, models: [fak*], "
+                                                             "requests_per_minute: 2}")
+    outputs: list[str] = []
+    with gateway(tmp_path, ["--tokens", "3"], text=text) as gw:
+        admin = {"Authorization": "Bearer adm-secret"}
+        events, stop = [], threading.Event()
+        reader = threading.Thread(target=follow, args=(gw.url + "/api/events", events, stop, None, admin), daemon=True)
+        reader.start()
+        body = {"model": "fake", "user": "someone@example.com", "messages": [{"role": "user", "content": "hi"}]}
+        for key, extra in (("alice-secret", {"stream": True}), ("alice-secret", {}), ("alice-secret", {}),
+                           ("wrong-secret", {}), ("adm-secret", {"model": "nope"})):
+            r = httpx.post(gw.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                           json=body | extra)
+            outputs.append(f"{r.status_code} {r.headers} {r.text}")
+        assert [o.split()[0] for o in outputs] == ["200", "200", "429", "401", "404"]
+        for path in ("/metrics", "/api/v1/requests", "/api/v1/usage", "/registry", "/openapi.json", "/v1/models",
+                     "/logs"):
+            outputs.append(httpx.get(gw.url + path, headers=admin).text)
+        for r in httpx.get(gw.url + "/api/v1/requests", headers=admin).json()["data"]:
+            outputs.append(httpx.get(gw.url + f"/api/v1/requests/{r['id']}", headers=admin).text)
+        stop.set()
+        reader.join(10)
+    outputs += [str(events), caplog.text] + [p.read_text(errors="replace") for p in tmp_path.rglob("*.log")]
+    assert len(outputs) > 15 and any("alice" in o for o in outputs)
+    for secret in secrets:
+        assert not [o[:200] for o in outputs if secret in o], secret
