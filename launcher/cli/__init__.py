@@ -3,6 +3,7 @@
     launch --config X.yaml          validate, build if needed, start, serve (= launch serve --config X)
     launch validate | plan | schema                         (config_commands)
     launch serve | build | models | status | rank | bench   (run_commands)
+    launch export k8s | containerfile                       (export_commands)
     mpirun -np N launch --config X.yaml                     (under_mpirun)
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import sys
 
 from ..errors import ConfigError, LauncherError
-from . import config_commands, run_commands
+from . import config_commands, export_commands, run_commands
 from .config_commands import report_config_error
 
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     config_commands.register(sub)
     run_commands.register(sub)
+    export_commands.register(sub)
     return parser
 
 

@@ -27,6 +27,7 @@ from ..gguf_info import summarize
 from ..models.catalog import format_table, list_gguf
 from ..mpi.rank import mpi_world, run_rank
 from ..paths import cache_dir
+from ..pods.roles import LEADER_WORKER_SET, pod_role
 from ..toolchain import all_builds, ensure_build, make_request, request_for
 from ..toolchain.quantize import plan_quantize, run_quantize
 from ..validate import load_config, load_source
@@ -177,6 +178,7 @@ def quantize(args) -> int:
 
 
 def serve_config(path: str, watch_config: bool = False) -> int:
+    from ..pods import ascend_job, leader_worker
     from ..serve import serve as run
     from .under_mpirun import serve_under_mpirun
     result = load_config(path)
@@ -185,6 +187,11 @@ def serve_config(path: str, watch_config: bool = False) -> int:
     world = mpi_world()
     if world and result.config.models and result.config.models[0].parallel.uses_mpi:
         return serve_under_mpirun(result.config, world)
+    role = pod_role(os.environ, result.config.models[0].parallel.mode) if len(result.config.models) == 1 else None
+    if role is not None:   # in an operator's pod: the role it gave (pods/)
+        if role.operator == LEADER_WORKER_SET:
+            return leader_worker.serve_group(result.config, role)
+        return ascend_job.serve_job(result.config, role)
     return run(result.config, watch_config=watch_config)
 
 

@@ -82,6 +82,7 @@ class Hccl:
     if_ip: str | None = None
     socket_ifname: str | None = None
     buffsize: int | None = None
+    rank_table: str | None = None   # a table someone else wrote (ascend-operator, in a pod): used as it is
 
     def ips_of(self, host: str) -> tuple[str, ...]:
         table = dict(self.device_ips)

@@ -32,7 +32,8 @@ def plan_for_here(config: Config, assumed: DeviceSet | None = None, binaries: Bi
     `run_name` names the folder of its files (default: the config's stem)."""
     devices = lookup(assumed, offline)
     host = host_here(run_name or Path(config.file).stem)
-    unlisted = [m for m in config.models if m.parallel.hccl and not m.parallel.hccl.device_ips]
+    unlisted = [m for m in config.models if m.parallel.hccl and not m.parallel.hccl.device_ips
+                and not m.parallel.hccl.rank_table]
     if unlisted and not offline:  # the rank table's addresses, read off this host's NPUs
         ids = tuple(sorted({i for m in unlisted for i in (m.devices.ids or devices("cann").ids)}))
         host = replace(host, device_ips=read_device_ips(ids))

@@ -217,7 +217,9 @@ def _ep_tp(spec: ModelSpec, ids: tuple[int, ...], binaries: Binaries, port: int,
     launch = engine_for(spec).launch(spec, Slot(0, ids, port, _model_path(spec, host), host.run_dir), binaries)
     program, server = list(launch.argv), launch.argv[0]
     files = [PlanFile(*f) for f in launch.files]
-    if spec.parallel.hccl is not None:
+    if spec.parallel.hccl is not None and spec.parallel.hccl.rank_table:
+        exported += hccl_env(spec.parallel.hccl, spec.parallel.hccl.rank_table)
+    elif spec.parallel.hccl is not None:
         table = f"{host.run_dir}/{spec.name}.hccl.json"
         files.append(PlanFile("rank-table", table, rank_table(_hccl_servers(spec, ids, host))))
         exported += hccl_env(spec.parallel.hccl, table)

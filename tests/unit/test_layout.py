@@ -27,7 +27,8 @@ LAYERS = [
     ("gateway app", ["gateway.app"]),
     ("worker", ["worker"]),
     ("serve", ["prepare", "reload", "serve"]),
-    ("commands", ["testing", "bench", "cli", "doctor", "docs", "__main__"]),
+    ("pods", ["pods"]),
+    ("commands", ["testing", "bench", "export", "cli", "doctor", "docs", "__main__"]),
 ]
 # Imports from a lower layer to a higher one that are allowed, with the reason in the README.
 UPWARD: set[tuple[str, str]] = set()
