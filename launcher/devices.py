@@ -18,6 +18,7 @@ from .units import size_mib
 
 BACKENDS = ("cpu", "cann", "cuda")
 VISIBLE_ENV = {"cann": "ASCEND_RT_VISIBLE_DEVICES", "cuda": "CUDA_VISIBLE_DEVICES"}
+CONTAINER_DEVICES = "ASCEND_VISIBLE_DEVICES"   # Ascend Docker Runtime's: the node's chips this container was given
 # llama.cpp names devices CANN0.. / CUDA0.. after the visible-devices renumbering.
 DEVICE_PREFIX = {"cann": "CANN", "cuda": "CUDA"}
 TOOLKIT_ENV = ("ASCEND_TOOLKIT_HOME", "ASCEND_HOME_PATH")  # what CANN's set_env.sh exports
@@ -120,6 +121,10 @@ def detect(backend: str) -> DeviceSet:
     if backend == "cpu":
         return DeviceSet("cpu")
     found = _query_cann() if backend == "cann" else _query_cuda()
+    if backend == "cann" and os.environ.get(CONTAINER_DEVICES):
+        # In a container given chips by Ascend Docker Runtime (a Kubernetes pod, from the device plugin):
+        # npu-smi lists them under the node's ids, the runtime numbers them from 0 for the processes in it.
+        found = [(k, mem) for k, (_, mem) in enumerate(found)]
     return visible_only(DeviceSet(backend, tuple(i for i, _ in found), tuple(m for _, m in found)))
 
 

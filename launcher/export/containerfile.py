@@ -17,6 +17,17 @@ VENV = "/opt/launcher/venv"
 BUILD_CONFIG = "/opt/launcher/build-config.yaml"
 
 
+# What CANN's set_env.sh exports, as the image's own environment: the pods run `launch` directly (their command
+# is a plain launch line), so nothing sources the script there.
+CANN_ENV = ("ENV ASCEND_TOOLKIT_HOME=/usr/local/Ascend/ascend-toolkit/latest \\\n"
+            "    ASCEND_HOME_PATH=/usr/local/Ascend/ascend-toolkit/latest \\\n"
+            "    ASCEND_OPP_PATH=/usr/local/Ascend/ascend-toolkit/latest/opp \\\n"
+            "    ASCEND_AICPU_PATH=/usr/local/Ascend/ascend-toolkit/latest \\\n"
+            "    LD_LIBRARY_PATH=/usr/local/Ascend/ascend-toolkit/latest/lib64:/usr/local/Ascend/driver/lib64:"
+            "/usr/local/Ascend/driver/lib64/common:/usr/local/Ascend/driver/lib64/driver \\\n"
+            "    PATH=/usr/local/Ascend/ascend-toolkit/latest/bin:$PATH\n")
+
+
 def containerfile(backend: str, build_config: str | None) -> str:
     """The Containerfile text. `build_config` is the pods' config (what `launch build --config` reads in the
     image); without one, the backend's default build."""
@@ -44,12 +55,13 @@ RUN if command -v apt-get >/dev/null; then \\
       yum install -y python3 python3-devel gcc gcc-c++ make cmake git openssh-server && yum clean all; \\
     fi
 
-ENV LAUNCHER_CACHE_DIR={CACHE} PATH={VENV}/bin:$PATH
+{CANN_ENV if backend == "cann" else ""}ENV LAUNCHER_CACHE_DIR={CACHE} PATH={VENV}/bin:$PATH
 COPY . /opt/launcher/src
 # The Python bindings without their own compile: they load the libllama of launcher's build
 RUN python3 -m venv {VENV} && \\
     CMAKE_ARGS="-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF" {VENV}/bin/pip install --no-cache-dir "/opt/launcher/src[bindings]"
-{config_step}# llama.cpp, built now under the cache key the pods' launch looks up
+{config_step}# llama.cpp, built now under the cache key the pods' launch looks up (cann: build on an Ascend node, with
+# its driver mounted: the build is not kept until the built server has answered one completion)
 RUN {setup}{build}
 
 EXPOSE 8080

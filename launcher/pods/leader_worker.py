@@ -62,6 +62,7 @@ def serve_group(config: Config, role: PodRole) -> int:
     for host in worker_addresses(role.leader, role.size):
         endpoints.append(f"{wait_listening(host, par.rpc_port, deadline)}:{par.rpc_port}")
         _log(f"{host} listens on {par.rpc_port}")
+    _log(f"leader: llama-server --rpc {','.join(endpoints)}")
     return serve(replace(config, models=(leader_spec(spec, endpoints),)), binaries=binaries)
 
 

@@ -50,10 +50,31 @@ def _replayer(replay: Path, tool: str) -> str:
             "sys.stdout.write(f.read_text())\n")
 
 
+def _only_chips(text: str, ids) -> str:
+    """An `npu-smi info` recording as a container given only chips `ids` sees it."""
+    lines, out, skip = text.splitlines(keepends=True), [], 0
+    for n, line in enumerate(lines):
+        if skip:
+            skip -= 1
+            continue
+        cells = line.strip("|\n ").split()
+        chip_row = len(lines) > n + 2 and cells[:1] and cells[0].isdigit() and "910" in line
+        process_row = "No running processes found in NPU" in line
+        npu = int(cells[0]) if chip_row else int(line.split("NPU")[1].split()[0]) if process_row else None
+        if npu is not None and npu not in ids:
+            skip = 2 if chip_row else 1     # the chip's second row and its separator / the separator
+            continue
+        out.append(line)
+    return "".join(out)
+
+
 class AscendHost:
     def __init__(self, root: Path, chips: str = "910b3x8", driver: str = RECORDED_DRIVER, toolkit: str = "8.2.RC1",
-                 sourced: bool = True, headers: bool = False):
+                 sourced: bool = True, headers: bool = False, given: tuple[int, ...] | None = None):
+        """`given`: the chips a container was given (Ascend Docker Runtime mounts only those; npu-smi in it
+        lists them under their own NPU ids)."""
         self.root, self.chips, self.driver, self.toolkit = root, chips, driver, toolkit
+        self.given = given
         self.sourced, self.headers = sourced, headers
         self.tools, self.replay = root / "tools", root / "replay"
         self.upper, self.work, self.srv = root / "upper", root / "work", root / "srv"
@@ -65,6 +86,9 @@ class AscendHost:
         self.replay.mkdir(parents=True)
         # The recordings are of driver 25.2.0; another driver shows its own version in the same places.
         text = info.read_text().replace(RECORDED_DRIVER, self.driver)
+        if self.given is not None:
+            ids = [i for i in ids if i in self.given]
+            text = _only_chips(text, ids)
         (self.replay / "npu-smi_info.txt").write_text(text)
         (self.replay / "npu-smi_info_-l.txt").write_text(f"\tTotal Count                    : {len(ids)}\n\n" + "".join(
             f"\tNPU ID                         : {i}\n\tChip Count                     : 1\n\n" for i in ids))
