@@ -26,6 +26,7 @@ from launcher.paths import cache_dir
 from launcher.testing.launched import wait_for
 from tests.e2e.netns import network_namespace, rx_bytes, two_hosts
 from tests.e2e.pods import hosts_file, image_env, mount_points, start_pod, stop_pod
+from tests.e2e.test_ascend_host_real import CLIENT
 from tests.fakes.ascend_host import ENGINE_DIR, AscendHost
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,7 +161,7 @@ def test_an_ascend_job_pod_waits_for_the_operators_rank_table(tmp_path, built):
             time.sleep(2)
             assert pod.poll() is None and host.records() == []   # nothing starts while the table is initializing
             (ranktable / "hccl.json").write_text(json.dumps(completed))   # ascend-operator's update
-            client = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", CHAT,
+            client = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", CLIENT,
                                      "http://127.0.0.1:8080", "deepseek-v2-lite"],
                                     capture_output=True, text=True, timeout=240, cwd=ROOT)
             assert client.returncode == 0, client.stderr[-2000:] + (tmp_path / "pod.log").read_text()[-3000:]
@@ -173,20 +174,3 @@ def test_an_ascend_job_pod_waits_for_the_operators_rank_table(tmp_path, built):
             assert r["env"]["RANK_TABLE_FILE"] == str(table_path)      # the operator's table, as it is
             assert r["env"]["ASCEND_RT_VISIBLE_DEVICES"] == "0,1"      # the pod's two NPUs, numbered in the pod
             assert r["env"]["HCCL_CONNECT_TIMEOUT"] == "600"
-
-
-CHAT = """
-import json, sys, time, httpx, openai
-url, model = sys.argv[1:3]
-deadline = time.time() + 180
-while time.time() < deadline:
-    try:
-        if httpx.get(url + "/ready", timeout=2).status_code == 200:
-            break
-    except httpx.HTTPError:
-        pass
-    time.sleep(0.3)
-c = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=60)
-r = c.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=5)
-print(json.dumps({"content": r.choices[0].message.content}))
-"""
