@@ -111,7 +111,8 @@ def _model_spec(d: dict, base: Path) -> ModelSpec:
     dev = d.get("devices") or {}
     ids = dev.get("ids")
     devices = Devices(dev.get("backend", "cpu"), tuple(ids) if isinstance(ids, list) else None,
-                      size_mib(dev["memory"]) if dev.get("memory") is not None else None)
+                      size_mib(dev["memory"]) if dev.get("memory") is not None else None, auto=ids == "auto",
+                      every=ids == "all")
     par_raw = dict(d.get("parallel") or {})
     if par_raw.get("hostfile"):
         par_raw["hostfile"] = str((base / par_raw["hostfile"]).resolve())

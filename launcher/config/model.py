@@ -71,6 +71,8 @@ class Devices:
     ids: tuple[int, ...] | None = None  # None: every visible device
     memory: int | None = None           # MiB of each device, when given (else detected)
     chosen_by: str = ""                 # why, when the machine chose the backend (the config names none)
+    auto: bool = False                  # `ids: auto`: the planner places the model from its memory plan
+    every: bool = False                 # `ids: all`, said explicitly: never placed
 
 
 @dataclass(frozen=True)

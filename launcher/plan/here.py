@@ -17,6 +17,7 @@ from ..net import free_ports
 from ..paths import cache_dir, models_dir
 from .layout import engine_groups
 from .model import Plan
+from .placement import Placement, apply, place, placed_models
 from .planner import Host, make_plan
 
 
@@ -37,11 +38,32 @@ def plan_for_here(config: Config, assumed: DeviceSet | None = None, binaries: Bi
     if unlisted and not offline:  # the rank table's addresses, read off this host's NPUs
         ids = tuple(sorted({i for m in unlisted for i in (m.devices.ids or devices("cann").ids)}))
         host = replace(host, device_ips=read_device_ips(ids))
+    host_mib = None if assumed or offline else host_memory_mib()  # another machine's RAM is not known
+    config, placements = placed_config(config, devices, host_mib)
     plan = make_plan(config, devices, binaries or resolve_binaries(config), free_ports(exclude=gateway_ports(config)),
                      host)
-    host_mib = None if assumed or offline else host_memory_mib()  # another machine's RAM is not known
-    return replace(plan, models=tuple(replace(m, memory=memory_plan(spec, devices(spec.devices.backend), host_mib))
-                                      for m, spec in zip(plan.models, config.models)))
+    return replace(plan, placements=placements,
+                   models=tuple(replace(m, memory=memory_plan(spec, devices(spec.devices.backend), host_mib))
+                                for m, spec in zip(plan.models, config.models)))
+
+
+def placed_config(config: Config, devices_for, host_mib: int | None = None) -> tuple[Config, tuple[Placement, ...]]:
+    """The config with its placed models' devices written in (placement.py), and each backend's placement.
+    Raises placement.NoRoom when a preload model cannot fit."""
+    placements, models = [], list(config.models)
+    for backend in sorted({m.devices.backend for m in config.models} - {"cpu"}):
+        devices = devices_for(backend)
+        if devices is None or not placed_models(models, backend):
+            continue
+        shapes = {s.name: shape for s in models if s.devices.backend == backend
+                  for shape in (shape_of(s),) if shape is not None}
+        placement = place(models, shapes, devices, None, host_mib)
+        if placement is None:
+            continue
+        chosen = set(placed_models(models, backend))
+        models = [apply(s, placement.of(s.name)) if i in chosen else s for i, s in enumerate(models)]
+        placements.append(placement)
+    return replace(config, models=tuple(models)), tuple(placements)
 
 
 def shape_of(spec: ModelSpec) -> ModelShape | None:

@@ -127,6 +127,7 @@ class Plan:
     origins: tuple = ()   # env_defaults.Origin of every setting the Llama Switch .env names can give
     workers: tuple[ModelPlan, ...] = ()   # Python workers (mode "worker")
     backends: tuple[tuple[str, str], ...] = ()  # (backend, why) of the models, each once
+    placements: tuple = ()   # placement.Placement per backend, when the planner placed models
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -45,6 +45,8 @@ def to_shell(plan: Plan) -> str:
         out.append("# settings of the Llama Switch .env names (the config overrides the environment, which "
                    "overrides the .env file):")
         out += [f"#   {o.env_name:<18} {o.setting:<13} {o.value}  <- {o.source}" for o in plan.origins]
+    for placement in plan.placements:
+        out += [""] + [f"# {line}" for line in placement.table()]
     for model in plan.models:
         out += ["", f"# model {model.name!r} (accepted names: {', '.join(model.aliases)}), mode {model.mode}"]
         if model.capabilities:

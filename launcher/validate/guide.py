@@ -5,7 +5,8 @@
   warning.
 - No `parallel` section and no `devices.ids` (a guide-style config): `split_mode: layer` is a layer split
   over every visible NPU; otherwise one card, `main_gpu` of the visible ones (the engine then sees only that
-  card, as its device 0). The exported ASCEND_RT_VISIBLE_DEVICES is what "visible" means.
+  card, as its device 0). The exported ASCEND_RT_VISIBLE_DEVICES is what "visible" means. In a config of
+  several models the planner places them instead (plan/placement.py).
 
 The decisions are written into the document (marked, so a problem with them says so) and kept as notes
 that `launch plan` prints.
@@ -51,7 +52,8 @@ def apply_machine_defaults(src: Source, choice: BackendChoice, devices_for) -> t
                                       f"({choice.reason}), but the config runs the model on the CPU", value=backend,
                                       warning=True, hint="remove devices.backend to use them, or name "
                                                          f"backend: {choice.backend}"))
-        if backend in WORD and "parallel" not in v.data and v.get("devices", "ids") is None:
+        several = sum(1 for w in views if w.get("devices", "backend", kind=str) == backend) > 1
+        if backend in WORD and "parallel" not in v.data and v.get("devices", "ids") is None and not several:
             found, said = _guide_layout(src, v, devices_for(backend), backend)
             problems += found
             decided[i] = replace(decided.get(i, Decided()), notes=said)

@@ -1,0 +1,142 @@
+"""Tier 1: several models placed on the devices by their memory plans (plan/placement.py), on synthetic headers
+of DeepSeek-V2-Lite Q8_0, DeepSeek-V2 Q4_0, Qwen2-7B and Gemma 2 over `--assume-devices cann:8x64g` and
+`cann:2x32g`: best fit, a split over the fewest devices, pinned models, replicas on different devices,
+n_gpu_layers auto, determinism, and no room -> an error at the model with the smallest fixes."""
+from __future__ import annotations
+
+import pytest
+
+from launcher.devices import parse_assumed
+from launcher.errors import ConfigError
+from launcher.memory.estimate import MiB
+from launcher.plan import here
+from launcher.plan.placement import NoRoom, place
+from launcher.validate import load_config, load_source
+from launcher.validate import memory as memory_checks
+from tests.fakes.shapes import deepseek_v2_lite_q8_0, deepseek_v2_q4_0, gemma2_9b, qwen2_7b
+from tests.unit.gguf_fixture import write_tiny_gguf
+
+SHAPES = {"lite": deepseek_v2_lite_q8_0(), "big": deepseek_v2_q4_0(), "qwen": qwen2_7b(), "gemma": gemma2_9b()}
+FILES = {"lite": "DeepSeek-V2-Lite-Chat-Q8_0.gguf", "big": "DeepSeek-V2-Chat-Q4_0.gguf", "qwen": "qwen2-7b-q8_0.gguf",
+         "gemma": "gemma-2-9b-q8_0.gguf"}
+
+
+def config(*models: str, devices: str = "cann:8x64g", extra: str = ""):
+    """models: 'name' or 'name:key=value;...' (its shape: the name without a digit suffix, e.g. lite2)."""
+    lines = ["devices: {backend: cann}", "n_ctx: 4096", "models:"]
+    for m in models:
+        name, _, opts = m.partition(":")
+        kind = name.rstrip("0123456789")
+        entry = [f"model: /srv/models/{name}-{FILES[kind]}", f"model_alias: {name}"]
+        entry += [f"{k}: {v}" for k, v in (o.split("=", 1) for o in opts.split(";") if o)]
+        lines.append("  - {" + ", ".join(entry) + "}")
+    return load_source("\n".join(lines) + "\n" + extra, "models.yaml", offline=True).config
+
+
+def placed(cfg, devices: str = "cann:8x64g"):
+    shapes = {s.name: SHAPES[s.name.rstrip("0123456789")] for s in cfg.models}
+    return place(list(cfg.models), shapes, parse_assumed(devices))
+
+
+def where(placement) -> dict[str, tuple]:
+    return {p.model: (p.mode, p.ids) for p in placement.placed}
+
+
+def test_models_that_fit_one_device_are_packed_best_fit():
+    p = placed(config("lite", "qwen", "gemma"))
+    assert where(p) == {"lite": ("single", (0,)), "qwen": ("single", (0,)), "gemma": ("single", (0,))}
+    left = p.left()
+    assert left[1] == 64 * 1024 * MiB and 0 < left[0] < 64 * 1024 * MiB - 12 * 2**30   # whole devices stay free
+    assert all("least unused room" in q.why for q in p.placed)
+
+
+def test_a_model_no_device_holds_is_split_over_the_fewest_with_the_most_room():
+    p = placed(config("lite", "big"))
+    assert where(p)["lite"] == ("single", (0,))
+    mode, ids = where(p)["big"]
+    assert mode == "layer" and ids == (1, 2)        # 74 GiB: two 64 GiB NPUs, the emptiest (lowest ids on a tie)
+    big = p.of("big")
+    assert big.tensor_split == (0.5, 0.5) and "fits no one NPU" in big.why
+    assert all(b <= 64 * 1024 * MiB for _, b in big.bytes)
+
+
+def test_pinned_models_keep_their_devices_and_count_first():
+    p = placed(config("big:devices={backend: cann, ids: [0, 1]};parallel={mode: layer}", "lite", "qwen"))
+    assert where(p)["big"] == ("layer", (0, 1)) and "pinned" in p.of("big").why
+    assert where(p)["lite"][1] == where(p)["qwen"][1]   # packed together on the device the pinned one left
+    assert set(where(p)["lite"][1]).isdisjoint({0, 1}) or p.left()[where(p)["lite"][1][0]] >= 0
+
+
+def test_replicas_go_to_different_devices():
+    p = placed(config("qwen:parallel={mode: replicas, replicas: 3}", "gemma"))
+    mode, ids = where(p)["qwen"]
+    assert mode == "replicas" and len(set(ids)) == 3
+
+
+def test_preload_models_are_placed_before_on_demand_ones_and_the_same_input_gives_the_same_placement():
+    cfg = config("gemma:preload=false", "lite", "qwen:preload=false", devices="cann:2x32g")
+    first, again = placed(cfg, "cann:2x32g"), placed(cfg, "cann:2x32g")
+    assert first == again
+    assert [q.model for q in first.placed] == ["lite", "gemma", "qwen"]
+    assert [q.preload for q in first.placed] == [True, False, False]
+    table = "\n".join(first.table())
+    assert "NPU 0" in table and "NPU 1" in table and "left" in table and "* on demand" in table
+
+
+def test_n_gpu_layers_auto_becomes_the_most_layers_that_fit():
+    auto = "devices={backend: cann, ids: auto}"    # one model alone is placed when it says so
+    whole = placed(config(f"qwen:n_gpu_layers=auto;{auto}"))
+    assert whole.of("qwen").n_gpu_layers == SHAPES["qwen"].n_layer + 1
+    part = placed(config(f"big:n_gpu_layers=auto;{auto}"), "cann:1x32g")
+    big = part.of("big")
+    assert 0 < big.n_gpu_layers < SHAPES["big"].n_layer and "the rest run on the host" in big.why
+    assert big.on(0) <= 32 * 1024 * MiB
+
+
+def test_when_the_preloaded_set_cannot_fit_the_error_names_the_model_and_its_smallest_fixes(monkeypatch, tmp_path):
+    with pytest.raises(NoRoom) as err:
+        placed(config("big:devices={backend: cann, ids: auto}"), "cann:2x32g")
+    assert err.value.spec.name == "big" and "fits on no NPU and no split" in str(err.value)
+    # through launch validate: the error sits at the model's devices, with the fixes checked by planning again
+    synthetic = lambda spec: SHAPES[spec.name.rstrip("0123456789")]  # noqa: E731
+    monkeypatch.setattr(here, "shape_of", synthetic)
+    monkeypatch.setattr(memory_checks, "shape_of", synthetic)
+    for name in "abcdefg":   # real (tiny) files: what is read of them here is the synthetic header above
+        write_tiny_gguf(tmp_path / f"{name}.gguf", 4096, "deepseek2", 4)
+    text = ("devices: {backend: cann}\nn_ctx: 4096\nmodels:\n"
+            "  - {model: a.gguf, model_alias: lite1}\n  - {model: b.gguf, model_alias: lite2}\n"
+            "  - {model: c.gguf, model_alias: lite3}\n  - {model: d.gguf, model_alias: lite4}\n"
+            "  - {model: e.gguf, model_alias: lite5}\n  - {model: f.gguf, model_alias: lite6}\n"
+            "  - {model: g.gguf, model_alias: lite7}\n")
+    with pytest.raises(ConfigError) as bad:
+        load_source(text, str(tmp_path / "five.yaml"), assume=parse_assumed("cann:2x32g"))
+    [problem] = [p for p in bad.value.problems if not p.warning]
+    # three per 32 GiB NPU, 1 GiB left on each: the seventh fits nowhere, not even split
+    assert problem.line == 10 and "lite7" in problem.message
+    assert problem.hint.startswith("fixes, each enough alone: preload: false on 'lite1'")
+    # one model too big for the devices whatever the others do: its own fixes (here Q4_0, which CANN runs)
+    (tmp_path / "lite.yaml").write_text("devices: {backend: cann, ids: auto}\nn_ctx: 4096\nmodel: a.gguf\n"
+                                        "model_alias: lite\n")
+    with pytest.raises(ConfigError) as bad:
+        load_config(tmp_path / "lite.yaml", assume=parse_assumed("cann:1x8g"))
+    [problem] = [p for p in bad.value.problems if not p.warning]
+    assert problem.line == 1 and "'lite' fits on no NPU" in problem.message
+    assert "launch quantize" in problem.hint and "Q4_0" in problem.hint
+
+
+def test_launch_plan_shows_the_placement_and_plans_each_model_where_it_was_placed(monkeypatch, tmp_path):
+    from launcher.plan.render import to_shell
+    monkeypatch.setattr(here, "shape_of", lambda spec: SHAPES[spec.name.rstrip("0123456789")])
+    for name in "ab":
+        write_tiny_gguf(tmp_path / f"{name}.gguf", 4096, "deepseek2", 4)
+    cfg = tmp_path / "two.yaml"
+    cfg.write_text("devices: {backend: cann}\nn_ctx: 4096\nmodels:\n  - {model: a.gguf, model_alias: lite}\n"
+                   "  - {model: b.gguf, model_alias: big}\n")
+    assumed = parse_assumed("cann:8x64g")
+    plan = here.plan_for_here(load_config(cfg, assume=assumed).config, assumed=assumed)
+    text = to_shell(plan)
+    assert "# placement on 8 cann device(s)" in text and "# big: fits no one NPU" in text
+    by_name = {m.name: m for m in plan.models}
+    assert dict(by_name["big"].processes[0].env)["ASCEND_RT_VISIBLE_DEVICES"] == "1,2"
+    assert "--tensor-split" in by_name["big"].processes[0].argv
+    assert dict(by_name["lite"].processes[0].env)["ASCEND_RT_VISIBLE_DEVICES"] == "0"
