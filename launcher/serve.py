@@ -29,12 +29,13 @@ from .gateway.keys import load_keyring
 from .gateway.limits import http_protocol
 from .gateway.manage.manager import ModelManager
 from .gateway.pool import ModelPool
+from .gateway.room import Room
 from .gateway.usage import UsageStore, default_path
 from .models.embedded import model_file
 from .net import free_ports, port_in_use
 from .paths import cache_dir
 from .plan import host_here, make_plan, plan_for_here
-from .plan.here import gateway_ports
+from .plan.here import gateway_ports, with_placements
 from .plan.model import WORKER_KEY_ENV, ModelPlan
 from .prepare import ensure_models, prepare_binaries
 from .reload import Reloader, watch
@@ -90,6 +91,7 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
     ensure_models(config)
     binaries = binaries or prepare_binaries(config)
     plan = plan_for_here(config, binaries=binaries)
+    config = with_placements(config, plan.placements)   # the models' devices as the plan placed them
     models = plan_models or plan.models
     log_dir = Path(gw.log_dir) if gw.log_dir else cache_dir() / "logs" / Path(config.file).stem
     # Workers call back into the gateway (context.call) with its key, which never goes into a plan.
@@ -102,7 +104,7 @@ def serve(config: Config, *, binaries: Binaries | None = None, echo: bool = True
     for worker_plan, worker in zip(plan.workers, config.workers):
         deployment.add_worker(worker_plan, worker)
     atexit.register(deployment.kill_now)
-    pool = ModelPool(deployment, gw.max_loaded, gw.load_timeout)
+    pool = ModelPool(deployment, gw.max_loaded, gw.load_timeout, Room.from_placements(plan.placements))
     outcome = {"code": 0}
     server: uvicorn.Server | None = None
 

@@ -1,4 +1,5 @@
-"""Which models are loaded: on-demand loading, LRU eviction under `max_loaded`, idle TTL, switches.
+"""Which models are loaded: on-demand loading, eviction by bytes on the devices (room.py) and by count under
+`max_loaded`, idle TTL, switches.
 
 A model with requests in flight is never evicted; when every loaded model is busy, a load
 waits (bounded by load_timeout) for one to become idle, then gives up with 503. A model stopped
@@ -14,14 +15,16 @@ from ..errors import EngineUnavailable, ModelsBusy, ModelStopped, StartError
 from ..supervise.deployment import Deployment
 from ..supervise.runner import ModelRunner
 from ..supervise.states import ModelState
+from .room import Room
 
 log = logging.getLogger("launcher.pool")
 
 
 class ModelPool:
-    def __init__(self, deployment: Deployment, max_loaded: int | None, load_timeout: float):
+    def __init__(self, deployment: Deployment, max_loaded: int | None, load_timeout: float, room: Room | None = None):
         self.deployment = deployment
         self.max_loaded, self.load_timeout = max_loaded, load_timeout
+        self.room = room or Room()   # bytes on the devices, for placed models (room.py)
         self.last_used: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.loading: set[str] = set()  # models being loaded on demand right now
@@ -81,10 +84,12 @@ class ModelPool:
         self.touch(runner)
 
     async def _make_room(self, runner: ModelRunner, room: int | None, hold_evicted: bool) -> None:
-        """Unload idle models, least recently used first, until at most `room` others are loaded."""
+        """Unload idle models until the devices hold `runner` (room.py: the fewest, least recently used first),
+        then, least recently used first, until at most `room` others are loaded."""
+        deadline = time.monotonic() + self.load_timeout
+        await self._make_bytes(runner, hold_evicted, deadline)
         if room is None:
             return
-        deadline = time.monotonic() + self.load_timeout
         while True:
             others = [r for r in self.loaded() if r is not runner]
             if len(others) <= room:
@@ -98,6 +103,23 @@ class ModelPool:
                 continue
             if time.monotonic() > deadline:
                 raise ModelsBusy(f"the {len(others)} loaded models are busy; {runner.name!r} cannot load now")
+            await asyncio.sleep(0.1)
+
+    async def _make_bytes(self, runner: ModelRunner, hold_evicted: bool, deadline: float) -> None:
+        while True:
+            others = [r for r in self.loaded() if r is not runner]
+            idle = sorted((r for r in others if not r.busy), key=lambda r: self.last_used.get(r.name, 0.0))
+            chosen = self.room.victims(runner.name, [r.name for r in others], [r.name for r in idle])
+            if chosen == []:
+                return
+            if chosen:
+                for victim in (r for r in idle if r.name in chosen):
+                    log.info("unloading %s to make room on its devices for %s", victim.name, runner.name)
+                    victim.held = victim.held or hold_evicted
+                    await victim.stop()
+                continue
+            if time.monotonic() > deadline:   # the models on its devices are busy: the request gets 503
+                raise ModelsBusy(f"the models on {runner.name!r}'s devices are busy; it cannot load now")
             await asyncio.sleep(0.1)
 
     def preload_list(self) -> list[ModelRunner]:

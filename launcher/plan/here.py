@@ -60,10 +60,18 @@ def placed_config(config: Config, devices_for, host_mib: int | None = None) -> t
         placement = place(models, shapes, devices, None, host_mib)
         if placement is None:
             continue
-        chosen = set(placed_models(models, backend))
-        models = [apply(s, placement.of(s.name)) if i in chosen else s for i, s in enumerate(models)]
         placements.append(placement)
+        models = list(with_placements(replace(config, models=tuple(models)), (placement,)).models)
     return replace(config, models=tuple(models)), tuple(placements)
+
+
+def with_placements(config: Config, placements) -> Config:
+    """The config as placed (a plan's placements written into its models)."""
+    models = list(config.models)
+    for placement in placements:
+        chosen = set(placed_models(models, placement.backend))
+        models = [apply(s, placement.of(s.name)) if i in chosen else s for i, s in enumerate(models)]
+    return replace(config, models=tuple(models))
 
 
 def shape_of(spec: ModelSpec) -> ModelShape | None:

@@ -161,3 +161,42 @@ def test_deployment_resolves_aliases_and_never_falls_back():
 def test_model_names_match_case_insensitively():
     dep, (a,), _, _, _ = deployment_with("deepseek-v2-lite")
     assert dep.resolve("DeepSeek-V2-Lite") is a and dep.find("DEEPSEEK-v2-LITE") is a
+
+
+def test_an_on_demand_load_evicts_by_bytes_the_fewest_idle_models_on_its_devices():
+    """NPU 0 (64 GiB) holds a (20) and b (20), NPU 1 holds c (40). d needs 30 on NPU 0: one of a, b must go,
+    the least recently used (b); c, on another NPU, stays. e needs 60 on NPU 0: a and d both go. A busy model
+    is never evicted: the load waits and gives up with 503."""
+    from launcher.gateway.room import Room
+    g = 2**30
+
+    async def scenario():
+        dep, (a, b, c, d, e), _, _, _ = deployment_with("a", "b", "c", "d", "e")
+        room = Room({("cann", 0): 64 * g, ("cann", 1): 64 * g}, {},
+                    {"a": {("cann", 0): 20 * g}, "b": {("cann", 0): 20 * g}, "c": {("cann", 1): 40 * g},
+                     "d": {("cann", 0): 30 * g}, "e": {("cann", 0): 60 * g}})
+        pool = ModelPool(dep, max_loaded=None, load_timeout=0.3, room=room)
+        for r in (b, a, c):
+            await pool.ensure_loaded(r)
+        pool.touch(a)
+        await pool.ensure_loaded(d)
+        assert [r.name for r in (a, b, c, d) if r.state == ModelState.READY] == ["a", "c", "d"]
+        await pool.ensure_loaded(e)
+        assert [r.name for r in (a, b, c, d, e) if r.state == ModelState.READY] == ["c", "e"]
+        e.pending = 1   # a request on its way to e: it stays, and a cannot load beside it
+        with pytest.raises(ModelsBusy):
+            await pool.ensure_loaded(a)
+        assert e.state == ModelState.READY and a.state == ModelState.STOPPED
+        await dep.stop_all()
+    asyncio.run(scenario())
+
+
+def test_the_fewest_victims_win_over_the_oldest_one():
+    from launcher.gateway.room import Room
+    room = Room({("cann", 0): 100}, {}, {"old": {("cann", 0): 10}, "mid": {("cann", 0): 10},
+                                       "big": {("cann", 0): 60}, "new": {("cann", 0): 50}})
+    loaded = ["old", "mid", "big"]
+    # evicting old and mid (the two least recent) frees 20: not enough; big alone frees 60
+    assert room.victims("new", loaded, ["old", "mid", "big"]) == ["big"]
+    assert room.victims("new", ["old", "mid"], ["old", "mid"]) == []      # fits already
+    assert room.victims("new", loaded, ["old", "mid"]) is None           # big is busy: nothing idle is enough

@@ -35,7 +35,8 @@ def summaries(st: GatewayState, trends: Trends) -> list[dict]:
         out.append({"name": v.name, "kind": v.kind, "state": v.state, "mode": v.mode, "backend": v.backend,
                     "devices": list(v.devices), "restarts": v.restarts, "last_error": v.last_error,
                     "in_flight": v.in_flight, "queued": st.forwarder.slots.waiting(r),
-                    "engines": [e.as_json() for e in v.engines], "trend": trends.of(v.name)})
+                    "engines": [e.as_json() for e in v.engines], "trend": trends.of(v.name),
+                    "device_bytes": st.pool.room.of(v.name)})
     return out
 
 

@@ -216,6 +216,7 @@ class ModelManager:
                 "vram_usage": await self._device_mib(runner, live) if running else None,
                 # launcher's additions
                 "state": runner.state, "held": runner.held, "host_rss_mib": rss, "devices": devices_key(runner.spec)[0],
+                "device_bytes": self.pool.room.of(runner.name),   # where the placement put it, from its memory plan
                 "endpoint": f"{self.gateway_url}/v1" if self.gateway_url else None,
                 "processes": [e.as_json() | {"host_rss_mib": round(rss_mib(e.pid), 1) if e.pid else 0}
                               for e in target_view(runner).engines],

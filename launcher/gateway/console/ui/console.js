@@ -112,6 +112,11 @@ function button(label, action, model) {
   return b;
 }
 
+function deviceBytes(bytes) {   // the placement's bytes per device, from the memory plan
+  const parts = Object.entries(bytes || {}).map(([d, b]) => `${d.split(":")[1]}: ${(b / 2 ** 30).toFixed(1)} GiB`);
+  return parts.length ? ` (${parts.join(", ")})` : "";
+}
+
 function tokensPerS(model) {
   const last = state.requests.find((r) => r.model === model && r.tokens_per_s);
   return last ? String(last.tokens_per_s) : "-";
@@ -126,7 +131,8 @@ function renderModels(models) {
     tr.dataset.model = m.name;
     tr.append(cell(m.kind === "worker" ? `${m.name} (worker)` : m.name),
               cell(m.state, `state state-${m.state}`), cell(m.mode),
-              cell(m.devices.length ? `${m.backend} ${m.devices.join(",")}` : m.backend || "-"));
+              cell(m.devices.length ? `${m.backend} ${m.devices.join(",")}${deviceBytes(m.device_bytes)}`
+                                    : m.backend || "-"));
     const engines = cell("", "engines");
     for (const e of m.engines) {
       const s = document.createElement("span");
