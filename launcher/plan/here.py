@@ -8,13 +8,15 @@ from pathlib import Path
 
 from ..binaries import Binaries, resolve_binaries
 from ..config.model import Config, ModelSpec
-from ..devices import DeviceSet, host_memory_mib, lookup, read_device_ips
+from ..devices import CONTAINER_DEVICES, DeviceSet, host_memory_mib, lookup, read_device_ips
 from ..errors import PlanError
+from ..memory.estimate import MiB
 from ..memory.plan import MemoryPlan, plan_memory
 from ..memory.shape import ModelShape
 from ..models.embedded import model_file
 from ..net import free_ports
 from ..paths import cache_dir, models_dir
+from ..telemetry import device_readings
 from .layout import engine_groups
 from .model import Plan
 from .placement import Placement, apply, place, placed_models
@@ -39,7 +41,7 @@ def plan_for_here(config: Config, assumed: DeviceSet | None = None, binaries: Bi
         ids = tuple(sorted({i for m in unlisted for i in (m.devices.ids or devices("cann").ids)}))
         host = replace(host, device_ips=read_device_ips(ids))
     host_mib = None if assumed or offline else host_memory_mib()  # another machine's RAM is not known
-    config, placements = placed_config(config, devices, host_mib)
+    config, placements = placed_config(config, devices, host_mib, live=not (assumed or offline))
     plan = make_plan(config, devices, binaries or resolve_binaries(config), free_ports(exclude=gateway_ports(config)),
                      host)
     return replace(plan, placements=placements,
@@ -47,8 +49,10 @@ def plan_for_here(config: Config, assumed: DeviceSet | None = None, binaries: Bi
                                 for m, spec in zip(plan.models, config.models)))
 
 
-def placed_config(config: Config, devices_for, host_mib: int | None = None) -> tuple[Config, tuple[Placement, ...]]:
+def placed_config(config: Config, devices_for, host_mib: int | None = None,
+                  live: bool = False) -> tuple[Config, tuple[Placement, ...]]:
     """The config with its placed models' devices written in (placement.py), and each backend's placement.
+    `live`: these are this machine's devices, and what other processes hold on them is not free.
     Raises placement.NoRoom when a preload model cannot fit."""
     placements, models = [], list(config.models)
     for backend in sorted({m.devices.backend for m in config.models} - {"cpu"}):
@@ -57,12 +61,28 @@ def placed_config(config: Config, devices_for, host_mib: int | None = None) -> t
             continue
         shapes = {s.name: shape for s in models if s.devices.backend == backend
                   for shape in (shape_of(s),) if shape is not None}
-        placement = place(models, shapes, devices, None, host_mib)
+        placement = place(models, shapes, devices, held_by_others(devices) if live else None, host_mib)
         if placement is None:
             continue
         placements.append(placement)
         models = list(with_placements(replace(config, models=tuple(models)), (placement,)).models)
     return replace(config, models=tuple(models)), tuple(placements)
+
+
+def held_by_others(devices: DeviceSet) -> dict[int, int]:
+    """Bytes in use on each device now (npu-smi / nvidia-smi), before launch starts anything of its own. In a
+    container given chips (devices.py) the readings, under the node's ids, are matched in order."""
+    readings = sorted(device_readings(devices.backend) or (), key=lambda c: c.id)
+    if os.environ.get(CONTAINER_DEVICES) and len(readings) == len(devices.ids):
+        pairs = zip(devices.ids, readings)
+    else:
+        pairs = ((c.id, c) for c in readings if c.id in devices.ids)
+    out = {}
+    for device, chip in pairs:
+        used = chip.hbm_used if chip.hbm_used is not None else chip.memory_used
+        if used:
+            out[device] = used * MiB
+    return out
 
 
 def with_placements(config: Config, placements) -> Config:

@@ -70,15 +70,15 @@ class Placement:
         """Device x model, bytes and share of the device; what is left; why each model went where it did."""
         word = DEVICE_WORD.get(self.backend, "device")
         names = [p.model for p in self.placed]
-        width = max([len(n) for n in names] + [len("foreign processes"), 12])
+        width = max([len(n) for n in names] + [len("in use already"), 12])
         head = f"{'':<{width}}  " + "  ".join(f"{word + ' ' + str(d):>16}" for d, _ in self.capacity)
         out = [f"placement on {len(self.capacity)} {self.backend} device(s) (MiB, share of the device):", head]
         caps = dict(self.capacity)
 
         def cell(d: int, b: int) -> str:
             return f"{show_mib(b / MiB)} {b / caps[d]:4.0%}" if b else "-"
-        if any(b for _, b in self.foreign):
-            out.append(f"{'foreign processes':<{width}}  " + "  ".join(f"{cell(d, dict(self.foreign).get(d, 0)):>16}"
+        if any(b for _, b in self.foreign):   # read with npu-smi / nvidia-smi before launch started anything
+            out.append(f"{'in use already':<{width}}  " + "  ".join(f"{cell(d, dict(self.foreign).get(d, 0)):>16}"
                                                                         for d, _ in self.capacity))
         for p in self.placed:
             label = p.model + ("" if p.preload else " *")
@@ -87,6 +87,8 @@ class Placement:
         out.append(f"{'left':<{width}}  " + "  ".join(f"{show_mib(left[d] / MiB):>16}" for d, _ in self.capacity))
         if any(not p.preload for p in self.placed):
             out.append("* on demand: loaded at its first request, evicting idle models if it must")
+        if any(b for _, b in self.foreign):
+            out.append("in use already: memory other processes held when launch planned, not counted free")
         out += [f"{p.model}: {p.why}" for p in self.placed]
         return out
 

@@ -18,7 +18,7 @@ from .fixes import fixes, shortfall
 def memory_problems(src: Source, config: Config, devices_for, host_mib: int | None) -> list[Problem]:
     out: list[Problem] = []
     try:   # models without devices.ids are placed first: then each is checked where it goes
-        config, _ = placed_config(config, devices_for, host_mib)
+        config, _ = placed_config(config, devices_for, host_mib, live=_live(config, devices_for))
     except NoRoom as exc:
         view = model_views(src)[config.models.index(exc.spec)]
         own = view.item if view.item is not None else (src.data or {})
@@ -46,6 +46,12 @@ def memory_problems(src: Source, config: Config, devices_for, host_mib: int | No
                                     "room for the runtime's own buffers", warning=True,
                                     hint="lower n_ctx, or cache_type_k/v: q8_0"))
     return out
+
+
+def _live(config: Config, devices_for) -> bool:
+    """This machine's devices (not --assume-devices): what other processes hold on them is not free."""
+    sets = [devices_for(b) for b in {m.devices.backend for m in config.models} - {"cpu"}]
+    return any(s is not None and not s.assumed for s in sets)
 
 
 def no_room_hint(exc: NoRoom, devices_for, host_mib: int | None) -> str:

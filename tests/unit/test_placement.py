@@ -140,3 +140,23 @@ def test_launch_plan_shows_the_placement_and_plans_each_model_where_it_was_place
     assert dict(by_name["big"].processes[0].env)["ASCEND_RT_VISIBLE_DEVICES"] == "1,2"
     assert "--tensor-split" in by_name["big"].processes[0].argv
     assert dict(by_name["lite"].processes[0].env)["ASCEND_RT_VISIBLE_DEVICES"] == "0"
+
+
+def test_memory_other_processes_hold_is_not_counted_free(monkeypatch):
+    from launcher.telemetry import ChipReading
+    busy = [ChipReading(0, "910B3", True, 0.0, 40.0, 90.0, 60 * 1024, 65536),   # another process: 60 GiB
+            ChipReading(1, "910B3", True, 0.0, 40.0, 90.0, 3 * 1024, 65536)]
+    monkeypatch.setattr(here, "device_readings", lambda backend: busy)
+    monkeypatch.delenv("ASCEND_VISIBLE_DEVICES", raising=False)
+    devices = parse_assumed("cann:2x64g")
+    foreign = here.held_by_others(devices)
+    assert foreign == {0: 60 * 2**30, 1: 3 * 2**30}
+    cfg = config("lite", "qwen")
+    p = place(list(cfg.models), {s.name: SHAPES[s.name] for s in cfg.models}, devices, foreign)
+    assert where(p)["lite"] == ("single", (1,))          # 4 GiB left on NPU 0: not enough for 10 GiB
+    assert p.left()[1] < 64 * 2**30 - 3 * 2**30 - 10 * 2**30
+    assert "in use already" in "\n".join(p.table())
+    monkeypatch.setenv("ASCEND_VISIBLE_DEVICES", "4,5")    # in a pod: the node's ids, matched in order
+    busy[:] = [ChipReading(4, "910B3", True, 0.0, 40.0, 90.0, 1024, 65536),
+               ChipReading(5, "910B3", True, 0.0, 40.0, 90.0, 2048, 65536)]
+    assert here.held_by_others(parse_assumed("cann:2x64g")) == {0: 2**30, 1: 2 * 2**30}
