@@ -72,7 +72,8 @@ class Placement:
         names = [p.model for p in self.placed]
         width = max([len(n) for n in names] + [len("in use already"), 12])
         head = f"{'':<{width}}  " + "  ".join(f"{word + ' ' + str(d):>16}" for d, _ in self.capacity)
-        out = [f"placement on {len(self.capacity)} {self.backend} device(s) (MiB, share of the device):", head]
+        out = [f"placement on {len(self.capacity)} {self.backend} device(s) (what each model holds there, and its "
+               "share of the device):", head]
         caps = dict(self.capacity)
 
         def cell(d: int, b: int) -> str:

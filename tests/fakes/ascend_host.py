@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,11 +71,13 @@ def _only_chips(text: str, ids) -> str:
 
 class AscendHost:
     def __init__(self, root: Path, chips: str = "910b3x8", driver: str = RECORDED_DRIVER, toolkit: str = "8.2.RC1",
-                 sourced: bool = True, headers: bool = False, given: tuple[int, ...] | None = None):
+                 sourced: bool = True, headers: bool = False, given: tuple[int, ...] | None = None,
+                 hbm_mib: tuple[int, int] | None = None):
         """`given`: the chips a container was given (Ascend Docker Runtime mounts only those; npu-smi in it
-        lists them under their own NPU ids)."""
+        lists them under their own NPU ids). `hbm_mib`: (in use, capacity) of every chip's HBM instead of the
+        recording's (small NPUs, for tests of placement)."""
         self.root, self.chips, self.driver, self.toolkit = root, chips, driver, toolkit
-        self.given = given
+        self.given, self.hbm_mib = given, hbm_mib
         self.sourced, self.headers = sourced, headers
         self.tools, self.replay = root / "tools", root / "replay"
         self.upper, self.work, self.srv = root / "upper", root / "work", root / "srv"
@@ -89,10 +92,14 @@ class AscendHost:
         if self.given is not None:
             ids = [i for i in ids if i in self.given]
             text = _only_chips(text, ids)
+        memory = (FIXTURES / "ascend" / "npu_smi_memory_910b3.txt").read_text()
+        if self.hbm_mib is not None:
+            used, total = self.hbm_mib
+            text = re.sub(r"(\d+) / 65536", lambda m: f"{used:<4} / {total:<5}", text)
+            memory = memory.replace("HBM Capacity(MB)               : 65536", f"HBM Capacity(MB)               : {total}")
         (self.replay / "npu-smi_info.txt").write_text(text)
         (self.replay / "npu-smi_info_-l.txt").write_text(f"\tTotal Count                    : {len(ids)}\n\n" + "".join(
             f"\tNPU ID                         : {i}\n\tChip Count                     : 1\n\n" for i in ids))
-        memory = (FIXTURES / "ascend" / "npu_smi_memory_910b3.txt").read_text()
         board = (FIXTURES / "ascend" / "npu_smi_board_910b3.txt").read_text().replace(RECORDED_DRIVER, self.driver)
         for i in ids:
             (self.replay / f"npu-smi_info_-t_memory_-i_{i}.txt").write_text(memory)

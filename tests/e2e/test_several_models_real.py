@@ -1,0 +1,126 @@
+"""Tier 2: several models placed on the devices by the memory plan (issue 25), on the simulated Ascend host.
+
+Two NPUs of 6 MiB HBM with 1 MiB in use already (`hbm_mib`), and three small DeepSeek-V2-architecture models
+whose memory plans need a little over 4 MiB each on an NPU: one per NPU. `launch plan` places alpha on NPU 0,
+beta on NPU 1 and gamma (on demand) on NPU 0, where it has to evict. Then `launch --config` serves them and
+the openai SDK asks each in turn: each engine starts with the ASCEND_RT_VISIBLE_DEVICES the plan said, and
+loads and evictions happen exactly as the plan predicts."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.e2e.netns import in_namespace, network_namespace
+from tests.fakes.ascend_host import ENGINE_DIR, AscendHost
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = f"""n_ctx: 4096
+engine: {{flavor: ascend-fork, binary: {ENGINE_DIR}/llama-server}}
+gateway: {{load_timeout: 60}}
+models:
+  - {{model: /srv/models/alpha.gguf, model_alias: alpha}}
+  - {{model: /srv/models/beta.gguf, model_alias: beta}}
+  - {{model: /srv/models/gamma.gguf, model_alias: gamma, preload: false}}
+"""
+# In the namespace: each model in turn through the openai SDK; after each, which models have an engine.
+TURNS = """
+import json, sys, time, httpx, openai
+url = "http://127.0.0.1:8080"
+deadline = time.time() + 120
+while time.time() < deadline:
+    try:
+        if httpx.get(url + "/ready", timeout=2).status_code == 200:
+            break
+    except httpx.HTTPError:
+        pass
+    time.sleep(0.3)
+client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=60)
+def loaded():
+    models = httpx.get(url + "/v1/models").json()["data"]
+    return sorted(m["id"] for m in models if any(e.get("pid") for e in m.get("engines", [])))
+print(json.dumps({"start": loaded()}))
+for name in sys.argv[1:]:
+    r = client.chat.completions.create(model=name, messages=[{"role": "user", "content": "hi"}], max_tokens=4)
+    assert r.choices[0].message.content
+    print(json.dumps({name: loaded()}))
+status = httpx.get(url + "/api/v1/model/status").json()["data"]
+print(json.dumps({"bytes": {m["model_name"]: m["device_bytes"] for m in status}}))
+"""
+
+
+def test_three_models_load_and_evict_where_the_plan_placed_them(tmp_path, built):
+    host = AscendHost(tmp_path / "host", given=(0, 1), hbm_mib=(1, 6))
+    for name in ("alpha", "beta", "gamma"):
+        host.model(f"{name}.gguf")
+    cfg = tmp_path / "three.yaml"
+    cfg.write_text(CONFIG)
+    plan = host.run([sys.executable, "-m", "launcher", "plan", "--config", str(cfg)])
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    table = [ln for ln in plan.stdout.splitlines() if ln.startswith("# ")]
+    assert "# placement on 2 cann device(s) (what each model holds there, and its share of the device):" in table
+    rows = {ln.split()[1]: ln for ln in table if ln.split()[1:2] and ln.split()[1] in ("alpha", "beta", "gamma")}
+    assert rows["alpha"].split()[2:4] != ["-"] and rows["alpha"].split()[-1] == "-"   # NPU 0 only
+    assert rows["beta"].split()[2] == "-" and rows["beta"].split()[-1].endswith("%")    # NPU 1 only
+    assert rows["gamma"].split()[3:5] != ["-"] and "loading it evicts idle models" in plan.stdout
+    assert any("in use already" in ln for ln in table)
+
+    with network_namespace("several") as ns:
+        proc = host.start([sys.executable, "-m", "launcher", "--config", str(cfg)], ns, host.env())
+        try:
+            res = subprocess.run(in_namespace(ns, [sys.executable, "-c", TURNS, "gamma", "alpha", "beta", "gamma"]),
+                                 capture_output=True, text=True, timeout=240, cwd=ROOT)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(60)
+    log = (host.root / "launch.log").read_text(errors="replace")
+    assert res.returncode == 0, res.stderr[-3000:] + log[-3000:]
+    *turns, status = [json.loads(line) for line in res.stdout.splitlines()]
+    assert {m: list(b) for m, b in status["bytes"].items()} == {"alpha": ["cann:0"], "beta": ["cann:1"],
+                                                                 "gamma": ["cann:0"]}
+    assert turns == [{"start": ["alpha", "beta"]},
+                     {"gamma": ["beta", "gamma"]},     # gamma's NPU 0 held alpha: alpha went
+                     {"alpha": ["alpha", "beta"]},     # and back: gamma went, beta on NPU 1 never moved
+                     {"beta": ["alpha", "beta"]},
+                     {"gamma": ["beta", "gamma"]}]
+    starts = [(Path(r["config"]["model"]).stem, r["env"]["ASCEND_RT_VISIBLE_DEVICES"]) for r in host.records()]
+    assert sorted(starts[:2]) == [("alpha", "0"), ("beta", "1")]
+    assert starts[2:] == [("gamma", "0"), ("alpha", "0"), ("gamma", "0")]
+    assert "unloading alpha to make room on its devices for gamma" in log
+
+
+GEMMA = """n_ctx: 1024
+n_parallel: 1
+engine: {{binary: {server}}}
+gateway: {{load_timeout: 120}}
+models:
+  - {{model: {gemma}, model_alias: g1}}
+  - {{model: {gemma}, model_alias: g2}}
+  - {{model: {gemma}, model_alias: g3, preload: false}}
+"""
+
+
+def test_real_gemma_served_by_each_of_three_names_in_turn_on_small_devices(tmp_path, built, gemma):
+    """The same placement and evictions with real engines: launcher's CPU llama-server serves Gemma under
+    three names, on a host whose two NPUs (simulated: 400 MiB each) hold one Gemma each."""
+    host = AscendHost(tmp_path / "host", given=(0, 1), hbm_mib=(0, 400))
+    cfg = tmp_path / "gemmas.yaml"
+    cfg.write_text(GEMMA.format(server=built.binary("llama-server"), gemma=gemma))
+    with network_namespace("gemmas") as ns:
+        proc = host.start([sys.executable, "-m", "launcher", "--config", str(cfg)], ns, host.env())
+        try:
+            res = subprocess.run(in_namespace(ns, [sys.executable, "-c", TURNS, "g3", "g1", "g2"]),
+                                 capture_output=True, text=True, timeout=300, cwd=ROOT)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(60)
+    log = (host.root / "launch.log").read_text(errors="replace")
+    assert res.returncode == 0, res.stderr[-3000:] + log[-3000:]
+    *turns, status = [json.loads(line) for line in res.stdout.splitlines()]
+    assert turns == [{"start": ["g1", "g2"]}, {"g3": ["g2", "g3"]}, {"g1": ["g1", "g2"]}, {"g2": ["g1", "g2"]}]
+    held = status["bytes"]   # what /api/v1/model/status says each name holds where: one Gemma per 400 MiB NPU
+    assert list(held["g1"]) == ["cann:0"] and list(held["g2"]) == ["cann:1"] and list(held["g3"]) == ["cann:0"]
+    assert all(200 * 2**20 < b < 400 * 2**20 for m in held.values() for b in m.values())
