@@ -15,27 +15,13 @@ import pytest
 import yaml
 
 from launcher.testing.launched import wait_for
+from tests.e2e.clients import CHAT
 from tests.e2e.netns import in_namespace, network_namespace
 from tests.fakes.ascend_host import ENGINE_DIR, AscendHost
 
 ROOT = Path(__file__).resolve().parents[2]
 EIGHT = "0,1,2,3,4,5,6,7"
-# Inside the namespace: wait for the gateway, then one chat through the openai SDK; prints the answer as JSON.
-CLIENT = """
-import json, sys, time, httpx, openai
-url = sys.argv[1]
-deadline = time.time() + 120
-while time.time() < deadline:
-    try:
-        if httpx.get(url + "/ready", timeout=2).status_code == 200:
-            break
-    except httpx.HTTPError:
-        pass
-    time.sleep(0.3)
-c = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=60)
-r = c.chat.completions.create(model=sys.argv[2], messages=[{"role": "user", "content": "hi"}], max_tokens=5)
-print(json.dumps({"model": r.model, "content": r.choices[0].message.content}))
-"""
+CLIENT = CHAT   # inside the namespace: wait for the gateway, then one chat through the openai SDK
 
 
 @pytest.fixture

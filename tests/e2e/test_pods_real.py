@@ -24,9 +24,9 @@ import yaml
 
 from launcher.paths import cache_dir
 from launcher.testing.launched import wait_for
+from tests.e2e.clients import CHAT as CLIENT
 from tests.e2e.netns import network_namespace, rx_bytes, two_hosts
 from tests.e2e.pods import hosts_file, image_env, mount_points, start_pod, stop_pod
-from tests.e2e.test_ascend_host_real import CLIENT
 from tests.fakes.ascend_host import ENGINE_DIR, AscendHost
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.e2e.clients import TURNS
 from tests.e2e.netns import in_namespace, network_namespace
 from tests.fakes.ascend_host import ENGINE_DIR, AscendHost
 
@@ -26,30 +27,23 @@ models:
   - {{model: /srv/models/beta.gguf, model_alias: beta}}
   - {{model: /srv/models/gamma.gguf, model_alias: gamma, preload: false}}
 """
-# In the namespace: each model in turn through the openai SDK; after each, which models have an engine.
-TURNS = """
-import json, sys, time, httpx, openai
-url = "http://127.0.0.1:8080"
-deadline = time.time() + 120
-while time.time() < deadline:
-    try:
-        if httpx.get(url + "/ready", timeout=2).status_code == 200:
-            break
-    except httpx.HTTPError:
-        pass
-    time.sleep(0.3)
-client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=60)
-def loaded():
-    models = httpx.get(url + "/v1/models").json()["data"]
-    return sorted(m["id"] for m in models if any(e.get("pid") for e in m.get("engines", [])))
-print(json.dumps({"start": loaded()}))
-for name in sys.argv[1:]:
-    r = client.chat.completions.create(model=name, messages=[{"role": "user", "content": "hi"}], max_tokens=4)
-    assert r.choices[0].message.content
-    print(json.dumps({name: loaded()}))
-status = httpx.get(url + "/api/v1/model/status").json()["data"]
-print(json.dumps({"bytes": {m["model_name"]: m["device_bytes"] for m in status}}))
-"""
+
+
+def serve_turns(host: AscendHost, cfg: Path, *names: str) -> tuple[list[dict], dict, str]:
+    """`launch --config cfg` on the host in a namespace of its own, each model asked in turn; (which models had
+    an engine at the start and after each request, each model's bytes per device, launch's log)."""
+    with network_namespace("several") as ns:
+        proc = host.start([sys.executable, "-m", "launcher", "--config", str(cfg)], ns, host.env())
+        try:
+            res = subprocess.run(in_namespace(ns, [sys.executable, "-c", TURNS, "http://127.0.0.1:8080", *names]),
+                                 capture_output=True, text=True, timeout=300, cwd=ROOT)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(60)
+    log = (host.root / "launch.log").read_text(errors="replace")
+    assert res.returncode == 0, res.stderr[-3000:] + log[-3000:]
+    *turns, status = [json.loads(line) for line in res.stdout.splitlines()]
+    return turns, status["bytes"], log
 
 
 def test_three_models_load_and_evict_where_the_plan_placed_them(tmp_path, built):
@@ -68,18 +62,8 @@ def test_three_models_load_and_evict_where_the_plan_placed_them(tmp_path, built)
     assert rows["gamma"].split()[3:5] != ["-"] and "loading it evicts idle models" in plan.stdout
     assert any("in use already" in ln for ln in table)
 
-    with network_namespace("several") as ns:
-        proc = host.start([sys.executable, "-m", "launcher", "--config", str(cfg)], ns, host.env())
-        try:
-            res = subprocess.run(in_namespace(ns, [sys.executable, "-c", TURNS, "gamma", "alpha", "beta", "gamma"]),
-                                 capture_output=True, text=True, timeout=240, cwd=ROOT)
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(60)
-    log = (host.root / "launch.log").read_text(errors="replace")
-    assert res.returncode == 0, res.stderr[-3000:] + log[-3000:]
-    *turns, status = [json.loads(line) for line in res.stdout.splitlines()]
-    assert {m: list(b) for m, b in status["bytes"].items()} == {"alpha": ["cann:0"], "beta": ["cann:1"],
+    turns, held, log = serve_turns(host, cfg, "gamma", "alpha", "beta", "gamma")
+    assert {m: list(b) for m, b in held.items()} == {"alpha": ["cann:0"], "beta": ["cann:1"],
                                                                  "gamma": ["cann:0"]}
     assert turns == [{"start": ["alpha", "beta"]},
                      {"gamma": ["beta", "gamma"]},     # gamma's NPU 0 held alpha: alpha went
@@ -109,18 +93,8 @@ def test_real_gemma_served_by_each_of_three_names_in_turn_on_small_devices(tmp_p
     host = AscendHost(tmp_path / "host", given=(0, 1), hbm_mib=(0, 400))
     cfg = tmp_path / "gemmas.yaml"
     cfg.write_text(GEMMA.format(server=built.binary("llama-server"), gemma=gemma))
-    with network_namespace("gemmas") as ns:
-        proc = host.start([sys.executable, "-m", "launcher", "--config", str(cfg)], ns, host.env())
-        try:
-            res = subprocess.run(in_namespace(ns, [sys.executable, "-c", TURNS, "g3", "g1", "g2"]),
-                                 capture_output=True, text=True, timeout=300, cwd=ROOT)
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(60)
-    log = (host.root / "launch.log").read_text(errors="replace")
-    assert res.returncode == 0, res.stderr[-3000:] + log[-3000:]
-    *turns, status = [json.loads(line) for line in res.stdout.splitlines()]
+    turns, held, _ = serve_turns(host, cfg, "g3", "g1", "g2")
     assert turns == [{"start": ["g1", "g2"]}, {"g3": ["g2", "g3"]}, {"g1": ["g1", "g2"]}, {"g2": ["g1", "g2"]}]
-    held = status["bytes"]   # what /api/v1/model/status says each name holds where: one Gemma per 400 MiB NPU
+    # what /api/v1/model/status says each name holds where: one Gemma per 400 MiB NPU
     assert list(held["g1"]) == ["cann:0"] and list(held["g2"]) == ["cann:1"] and list(held["g3"]) == ["cann:0"]
     assert all(200 * 2**20 < b < 400 * 2**20 for m in held.values() for b in m.values())
