@@ -94,6 +94,14 @@ class Placement:
         return out
 
 
+class Unplaceable(PlanError):
+    """A model to place whose header cannot be read."""
+
+    def __init__(self, spec: ModelSpec, message: str):
+        super().__init__(message)
+        self.spec = spec
+
+
 class NoRoom(PlanError):
     """A model the devices cannot hold (a preload one: next to the others). `room`: bytes free on each device when
     it was tried; `fewer`: the models that, kept out of the preloaded set, would make room for it."""
@@ -147,8 +155,8 @@ def place(specs: list[ModelSpec], shapes: dict[str, ModelShape], devices: Device
         spec = specs[i]
         shape = shapes.get(spec.name)
         if shape is None:
-            raise PlanError(f"{spec.name}: its devices are placed from its memory plan, but its GGUF header cannot "
-                            f"be read: list devices.ids, or make the file readable here")
+            raise Unplaceable(spec, f"model {spec.name!r}: its devices are placed from its memory plan, but its GGUF "
+                                    "header cannot be read here")
         if spec.preload:
             got = _place_one(spec, shape, room, caps, host_mib)
             if got is None:

@@ -10,7 +10,7 @@ from ..config.source import Source
 from ..memory.estimate import MiB
 from ..plan.here import memory_plan, placed_config, shape_of
 from ..plan.layout import engine_groups
-from ..plan.placement import NoRoom
+from ..plan.placement import NoRoom, Unplaceable
 from ..units import show_mib
 from .fixes import fixes, shortfall
 
@@ -19,6 +19,9 @@ def memory_problems(src: Source, config: Config, devices_for, host_mib: int | No
     out: list[Problem] = []
     try:   # models without devices.ids are placed first: then each is checked where it goes
         config, _ = placed_config(config, devices_for, host_mib, live=_live(config, devices_for))
+    except Unplaceable as exc:
+        view = model_views(src)[config.models.index(exc.spec)]
+        return [view.problem(("model",), str(exc), hint="list devices.ids for it, or check the file is a GGUF model")]
     except NoRoom as exc:
         view = model_views(src)[config.models.index(exc.spec)]
         own = view.item if view.item is not None else (src.data or {})

@@ -160,3 +160,13 @@ def test_memory_other_processes_hold_is_not_counted_free(monkeypatch):
     busy[:] = [ChipReading(4, "910B3", True, 0.0, 40.0, 90.0, 1024, 65536),
                ChipReading(5, "910B3", True, 0.0, 40.0, 90.0, 2048, 65536)]
     assert here.held_by_others(parse_assumed("cann:2x64g")) == {0: 2**30, 1: 2 * 2**30}
+
+
+def test_a_model_to_place_whose_header_cannot_be_read_is_a_problem_at_its_entry(tmp_path):
+    (tmp_path / "a.gguf").write_bytes(b"GGUF not really")
+    write_tiny_gguf(tmp_path / "b.gguf", 4096, "deepseek2", 4)
+    text = "devices: {backend: cann}\nmodels:\n  - {model: a.gguf, model_alias: a}\n  - {model: b.gguf, model_alias: b}\n"
+    with pytest.raises(ConfigError) as bad:
+        load_source(text, str(tmp_path / "two.yaml"), assume=parse_assumed("cann:2x32g"))
+    messages = [(p.line, p.message) for p in bad.value.problems if not p.warning]
+    assert any(line == 3 and "'a'" in m for line, m in messages), messages
