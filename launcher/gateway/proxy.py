@@ -239,20 +239,30 @@ class SSEPassthrough(SSEResponse):
             self.dispatch.tokens_out, self.dispatch.ttft = tokens, ttft
 
 
+PARTIAL_MAX = 1 << 16   # the most of one unfinished event kept (an event is a few hundred bytes)
+
+
 class Tally:
     """What a passed-through stream carried: token events, whether its end came (the last bytes are kept, so
     a marker split between two chunks is still seen), the time to the first byte. Streams that are rewritten
     on the way (KServe's, kserve/streams.py) bring their own object with the same four members."""
-    __slots__ = ("kind", "events", "tail", "ended", "ttft", "usage")
+    __slots__ = ("kind", "events", "tail", "ended", "ttft", "usage", "partial")
 
     def __init__(self, kind: StreamKind):
         self.kind, self.events, self.tail, self.ended, self.ttft = kind, 0, b"", False, None
         self.usage: tuple[int, int] | None = None   # (prompt, completion) from llama-server's last event
+        self.partial = b""   # an event the socket split: its start, until the rest comes
 
     def add(self, chunk: bytes) -> bytes:
         """The bytes to send the client for this chunk of the engine's stream: here, the chunk itself."""
-        if b"_tokens" in chunk:
-            self.usage = usage_in(chunk) or self.usage
+        if not self.partial and chunk.endswith(b"\n\n"):   # the usual case: whole events, nothing copied
+            whole = chunk
+        else:   # the usage event split between two reads must be read whole, or its numbers come out cut
+            data = self.partial + chunk
+            cut = data.rfind(b"\n\n") + 2
+            whole, self.partial = (data[:cut], data[cut:]) if cut >= 2 else (b"", data[-PARTIAL_MAX:])
+        if b"_tokens" in whole:
+            self.usage = usage_in(whole) or self.usage
         self.events += chunk.count(self.kind.token)
         seen = self.tail + chunk
         self.ended = self.ended or self.kind.ended_in(seen)

@@ -69,7 +69,7 @@ def test_the_deployments_pod_serves_and_answers_its_probes(tmp_path, built, gemm
             assert wait_for(ready, 180, 0.5), (tmp_path / "pod.log").read_text()[-3000:]
             assert probe("startupProbe") == 200 and probe("livenessProbe") == 200
             client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=120)
-            reply = client.chat.completions.create(model="gemma3-270m", max_tokens=8,
+            reply = client.chat.completions.create(model="gemma3-270m", max_tokens=8, temperature=0,
                                                    messages=[{"role": "user", "content": "Say hello."}])
             assert reply.choices[0].message.content.strip()
         finally:

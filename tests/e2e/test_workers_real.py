@@ -219,7 +219,8 @@ def test_gemma_and_the_builtin_llama_cpp_worker_serve_openai_and_kserve_at_once(
     with ThreadPoolExecutor(len(calls)) as pool:
         text, model, gemma_text, worker_text, reasons = [f.result(timeout=240) for f in
                                                          [pool.submit(c) for c in calls]]
-    assert text.strip() and model == "gemma" and gemma_text.strip() and worker_text.strip()
+    # generated text, not judged: the 270M base model may well answer "\n \n \n" (seen in a fresh-clone run)
+    assert text and model == "gemma" and gemma_text and worker_text
     assert reasons[-1] == "stop" and set(reasons[:-1]) == {""}
     with pytest.raises(openai.NotFoundError, match="available capabilities") as err:
         oa.chat.completions.create(model="any", messages=[{"role": "user", "content": "hi"}], max_tokens=2,

@@ -233,3 +233,16 @@ def test_the_admin_key_is_a_key_named_admin_once_there_are_keys(monkeypatch):
     assert ring.identify("adm-1").name == "admin" and not ring.identify("adm-1").limited
     alone = load_source("model: m.gguf\ngateway: {admin_key_env: THE_ADMIN}\n", "k.yaml", offline=True).config
     assert load_keyring(alone.gateway).secrets == ()    # only an admin key: serving stays open, as before
+
+
+def test_a_streams_usage_is_read_whole_wherever_the_socket_splits_it():
+    """The engine's last events arrive in reads of any size: the tokens it reported are those counted."""
+    from launcher.gateway.proxy import OPENAI_STREAM, Tally
+    stream = (b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n'
+              b'data: {"choices":[],"usage":{"completion_tokens":16,"prompt_tokens":123}}\n\n'
+              b'data: [DONE]\n\n')
+    for cut in range(1, len(stream)):
+        for second in (cut, min(cut + 7, len(stream))):
+            tally = Tally(OPENAI_STREAM)
+            sent = b"".join(tally.add(part) for part in (stream[:cut], stream[cut:second], stream[second:]) if part)
+            assert sent == stream and tally.usage == (123, 16), (cut, second)
