@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config.model import Config, ModelSpec
-from .errors import ConfigError
+from .errors import ConfigError, PlanError
 from .supervise.events import Event, EventKind
 from .validate import load_config
 
@@ -105,16 +105,21 @@ class Reloader:
                 log.error("config %s not reloaded: %s", self.path, "; ".join(changes.refused))
                 self._report(False, "", changes.refused)
                 return changes
-            await self._apply(new, changes)
+            try:   # planned before anything changes: a plan that fails leaves everything as it was
+                plans = self.plan_models(new) if changes.added or changes.changed else {}
+            except PlanError as exc:
+                log.error("config %s not reloaded: %s", self.path, exc)
+                self._report(False, "", [str(exc)])
+                return changes
+            await self._apply(new, changes, plans)
             self.config = new
             log.info("config %s reloaded: %s", self.path, changes.summary())
             self._report(True, changes.summary(), [])
             return changes
 
-    async def _apply(self, new: Config, changes: Changes) -> None:
+    async def _apply(self, new: Config, changes: Changes, plans: dict) -> None:
         if changes.gateway:
             self.apply_gateway(new.gateway)
-        plans = self.plan_models(new) if changes.added or changes.changed else {}
         for spec in changes.in_place:
             runner = self.deployment.find(spec.name)
             runner.spec = spec  # defaults, ttl, preload, parameter rules: read per request and by the pool

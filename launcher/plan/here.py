@@ -16,7 +16,8 @@ from ..memory.shape import ModelShape
 from ..models.embedded import model_file
 from ..net import free_ports
 from ..paths import cache_dir, models_dir
-from ..telemetry import device_readings
+from ..procfs import descendants
+from ..telemetry import device_processes, device_readings
 from .layout import engine_groups
 from .model import Plan
 from .placement import Placement, apply, place, placed_models
@@ -70,17 +71,24 @@ def placed_config(config: Config, devices_for, host_mib: int | None = None,
 
 
 def held_by_others(devices: DeviceSet) -> dict[int, int]:
-    """Bytes in use on each device now (npu-smi / nvidia-smi), before launch starts anything of its own. In a
-    container given chips (devices.py) the readings, under the node's ids, are matched in order."""
+    """Bytes other processes hold on each device now (npu-smi / nvidia-smi): what launch's own processes hold
+    is not counted. In a container given chips (devices.py) the readings, under the node's ids, are matched
+    in order."""
     readings = sorted(device_readings(devices.backend) or (), key=lambda c: c.id)
+    # launch's own engines (a reload plans while they run) hold memory that is theirs to give back
+    mine = descendants(os.getpid())
+    ours: dict[int, int] = {}
+    for proc in (device_processes(devices.backend) or ()) if mine else ():
+        if proc.pid in mine and proc.device is not None:
+            ours[proc.device] = ours.get(proc.device, 0) + proc.memory_mib
     if os.environ.get(CONTAINER_DEVICES) and len(readings) == len(devices.ids):
         pairs = zip(devices.ids, readings)
     else:
         pairs = ((c.id, c) for c in readings if c.id in devices.ids)
     out = {}
     for device, chip in pairs:
-        used = chip.hbm_used if chip.hbm_used is not None else chip.memory_used
-        if used:
+        used = (chip.hbm_used if chip.hbm_used is not None else chip.memory_used or 0) - ours.get(chip.id, 0)
+        if used > 0:
             out[device] = used * MiB
     return out
 

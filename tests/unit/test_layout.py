@@ -10,7 +10,8 @@ PACKAGE = ROOT / "launcher"
 
 # Bottom to top; a module may import its own layer and the ones below. The README's layout section says why.
 LAYERS = [
-    ("base", ["errors", "units", "paths", "net", "gguf_info", "capabilities", "devices", "telemetry", "children"]),
+    ("base", ["errors", "units", "paths", "net", "gguf_info", "capabilities", "devices", "telemetry", "children",
+              "procfs"]),
     ("protocols", ["protocols"]),
     ("config", ["config"]),
     ("engines", ["engines"]),

@@ -170,3 +170,23 @@ def test_a_model_to_place_whose_header_cannot_be_read_is_a_problem_at_its_entry(
         load_source(text, str(tmp_path / "two.yaml"), assume=parse_assumed("cann:2x32g"))
     messages = [(p.line, p.message) for p in bad.value.problems if not p.warning]
     assert any(line == 3 and "'a'" in m for line, m in messages), messages
+
+
+def test_memory_launchs_own_engines_hold_is_not_counted_as_others(monkeypatch):
+    """A reload plans while launch's engines run: what they hold on a device is theirs, not another's."""
+    import subprocess
+    import sys
+
+    from launcher.telemetry import ChipReading, DeviceProcess
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        monkeypatch.setattr(here, "device_readings", lambda backend: [
+            ChipReading(0, "910B3", True, 0.0, 40.0, 90.0, 50 * 1024, 65536)])
+        monkeypatch.setattr(here, "device_processes", lambda backend: [
+            DeviceProcess(0, child.pid, "llama-server", 40 * 1024),     # ours: a child of this process
+            DeviceProcess(0, 1, "someone-else", 8 * 1024)])
+        monkeypatch.delenv("ASCEND_VISIBLE_DEVICES", raising=False)
+        assert here.held_by_others(parse_assumed("cann:1x64g")) == {0: 10 * 2**30}
+    finally:
+        child.kill()
+        child.wait()
