@@ -45,12 +45,12 @@ def register(sub) -> None:
     c.set_defaults(func=export_containerfile)
 
 
-def _load(path: str):
+def load_for_export(path: str | Path):
     """(typed config, the pods' config text); a config with problems stops here (exit 2)."""
     result = load_config(path, offline=True)
     for w in result.warnings:
         print(w.format(), file=sys.stderr)
-    src = load_file(path)
+    src = load_file(path)   # read again: validation writes the machine's decisions into what it reads
     data = (from_anyserve(src) if is_anyserve(src) else src).data
     text = pod_config(data, result.config, Path(path).name)
     try:   # what the pods read must itself be a valid config
@@ -92,7 +92,7 @@ def render(objects: list[dict]) -> str:
 
 def export_k8s_command(args) -> int:
     try:
-        config, text = _load(args.config_opt)
+        config, text = load_for_export(args.config_opt)
     except ConfigError as exc:
         report_config_error(exc, args.config_opt)
         return 2
@@ -114,7 +114,7 @@ def export_containerfile(args) -> int:
     backend = args.backend
     if args.config_opt:
         try:
-            config, text = _load(args.config_opt)
+            config, text = load_for_export(args.config_opt)
         except ConfigError as exc:
             report_config_error(exc, args.config_opt)
             return 2

@@ -10,7 +10,6 @@ import csv
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -255,10 +254,7 @@ def usage(args) -> int:
     path = Path(cfg.gateway.usage_db) if cfg.gateway.usage_db else default_path(cfg.file, cache_dir())
     if not path.exists():
         raise LauncherError(f"no usage recorded yet: {path} does not exist (it is made when the gateway starts)")
-    since = args.since
-    if since[:-1].isdigit() and since[-1] in "hd":
-        since = str(time.time() - int(since[:-1]) * (3600 if since[-1] == "h" else 86400))
-    rows = UsageStore(path, check=False).rows(parse_since(since), args.key, args.model)
+    rows = UsageStore(path, check=False).rows(parse_since(args.since), args.key, args.model)
     if args.format == "json":
         print(json.dumps(rows, indent=1))
     elif args.format == "csv":

@@ -17,6 +17,7 @@ import json
 from ..config.model import Config
 from ..errors import LauncherError
 from .pieces import RANK_TABLE_DIR, Export, ExportOptions
+from .pod_config import CONFIG_PATH
 
 LWS_API, ASCEND_API, MPI_API = "leaderworkerset.x-k8s.io/v1", "mindxdl.gitee.com/v1", "kubeflow.org/v2beta1"
 ASCENDJOB_PORT = 2222          # the port ascend-operator's Service names `ascendjob-port`
@@ -100,9 +101,9 @@ def ascend_job(ex: Export) -> list[dict]:
                              extra_ports=[{"name": "ascendjob-port", "containerPort": ASCENDJOB_PORT, "protocol": "TCP"}],
                              extra_mounts=[{"name": "ranktable", "mountPath": RANK_TABLE_DIR}])
     pod = ex.pod_spec([container], extra_volumes=[{"name": "ranktable", "configMap": {"name": rings}}])
-    job = {"apiVersion": ASCEND_API, "kind": "AscendJob",
-           "metadata": ex.meta(ex.name, "gateway") | {"labels": ex.labels | {
-               "framework": "pytorch", "ring-controller.atlas": RING_CONTROLLER}},
+    meta = ex.meta(ex.name)
+    meta["labels"] |= {"framework": "pytorch", "ring-controller.atlas": RING_CONTROLLER}   # ascend-operator's
+    job = {"apiVersion": ASCEND_API, "kind": "AscendJob", "metadata": meta,
            "spec": {"schedulerName": "volcano",
                     "runPolicy": {"schedulingPolicy": {"minAvailable": 1, "queue": "default"}},
                     "successPolicy": "AllWorkers",
@@ -111,8 +112,6 @@ def ascend_job(ex: Export) -> list[dict]:
     # ascend-operator fills this ConfigMap with the rank table and flips its status to "completed"
     table = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": ex.meta(rings, "rank-table"),
              "data": {"hccl.json": json.dumps({"status": "initializing"})}}
-    if ex.opts.namespace is None:
-        table["metadata"].pop("namespace", None)
     return [ex.config_map(), table, *ex.claim(), job, ex.service(labels)]
 
 
@@ -128,7 +127,7 @@ def mpi_job(ex: Export) -> list[dict]:
                             "operator to write it")
     launcher = ex.container("launcher", 0, serves=False, models=False,
                             command=["mpirun", "-np", str(par.ranks), "--allow-run-as-root", "launch", "--config",
-                                     "/etc/launcher/config.yaml"])
+                                     CONFIG_PATH])
     # Rank 0, on the first worker, serves the gateway; the workers are reached by mpirun over ssh (the MPI
     # operator's way), so their command is sshd's
     worker = ex.container("worker", ranks_per_pod * per_rank, serves=False, command=["/usr/sbin/sshd", "-De"],

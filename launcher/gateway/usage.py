@@ -128,8 +128,11 @@ def default_path(config_file: str, cache: Path) -> Path:
 
 
 def parse_since(since: str | None) -> float:
+    """Epoch seconds from `24h` / `7d` (that long ago), an ISO time or epoch seconds; none: a day ago."""
     if not since:
         return time.time() - 86400
+    if since[:-1].isdigit() and since[-1] in "hd":
+        return time.time() - int(since[:-1]) * (3600 if since[-1] == "h" else 86400)
     try:
         return float(since)
     except ValueError:
@@ -137,5 +140,5 @@ def parse_since(since: str | None) -> float:
     try:
         return datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp()
     except ValueError:
-        raise BadRequest(f"since={since!r}: give an ISO time (2026-12-04T10:00Z) or epoch seconds",
+        raise BadRequest(f"since={since!r}: give 24h, 7d, an ISO time (2026-12-04T10:00Z) or epoch seconds",
                          param="since") from None

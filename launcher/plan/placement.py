@@ -18,7 +18,7 @@ it fits there, else where it fits with the device to itself: loading it then evi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from ..config.model import ModelSpec
 from ..devices import DeviceSet
@@ -119,7 +119,6 @@ class NoRoom(PlanError):
 class _Room:
     free: dict[int, int]
     ordered: tuple[int, ...]
-    notes: list[str] = field(default_factory=list)
 
 
 def placed_models(specs: list[ModelSpec], backend: str) -> list[int]:
@@ -139,7 +138,8 @@ def place(specs: list[ModelSpec], shapes: dict[str, ModelShape], devices: Device
     if not chosen or not devices.ids or not all(caps.values()):
         return None
     foreign = {d: b for d, b in (foreign or {}).items() if d in caps}
-    room = _Room({d: caps[d] - foreign.get(d, 0) for d in devices.ids}, tuple(devices.ids))
+    free = {d: caps[d] - foreign.get(d, 0) for d in devices.ids}   # before any model
+    room = _Room(dict(free), tuple(devices.ids))
     placed: list[Placed] = []
     pinned = [s for s in specs if s.devices.backend == devices.backend and s.devices.ids is not None
               and s.name in shapes]
@@ -157,21 +157,17 @@ def place(specs: list[ModelSpec], shapes: dict[str, ModelShape], devices: Device
         if shape is None:
             raise Unplaceable(spec, f"model {spec.name!r}: its devices are placed from its memory plan, but its GGUF "
                                     "header cannot be read here")
-        if spec.preload:
-            got = _place_one(spec, shape, room, caps, host_mib)
-            if got is None:
-                raise NoRoom(spec, dict(room.free), _fewer(spec, shape, room, caps, host_mib, placed))
+        got = _place_one(spec, shape, room, caps, host_mib)
+        if got is not None:
             _take(room, dict(got.bytes))
-        else:
-            got = _place_one(spec, shape, room, caps, host_mib)
-            if got is not None:
-                _take(room, dict(got.bytes))
-            else:   # alone on its devices (other models evicted when it loads)
-                alone = _Room({d: caps[d] - foreign.get(d, 0) for d in devices.ids}, room.ordered)
-                got = _place_one(spec, shape, alone, caps, host_mib)
-                if got is None:
-                    raise NoRoom(spec, dict(alone.free), [])
-                got = replace(got, resident=False, why=got.why + "; loading it evicts idle models there")
+        elif spec.preload:
+            raise NoRoom(spec, dict(room.free), _fewer(spec, shape, room, caps, host_mib, placed))
+        else:   # on demand, alone on its devices (other models evicted when it loads)
+            alone = _Room(dict(free), room.ordered)
+            got = _place_one(spec, shape, alone, caps, host_mib)
+            if got is None:
+                raise NoRoom(spec, dict(alone.free), [])
+            got = replace(got, resident=False, why=got.why + "; loading it evicts idle models there")
         placed.append(replace(got, preload=spec.preload))
     return Placement(devices.backend, tuple(caps.items()), tuple(sorted(foreign.items())), tuple(placed))
 
@@ -217,10 +213,10 @@ def _auto_layers(spec: ModelSpec) -> bool:
 def _single(spec: ModelSpec, shape: ModelShape, room: _Room, caps, host_mib, exclude=()) -> tuple[int, dict] | None:
     """The device the model fits best on alone: the least room left after it, the lowest id on a tie."""
     best = None
+    one = replace(spec, parallel=replace(spec.parallel, mode="single"))
     for d in room.ordered:
         if d in exclude:
             continue
-        one = replace(spec, parallel=replace(spec.parallel, mode="single"))
         held = _rows(_plan(one, shape, [(d,)], caps, host_mib))
         if _fits(held, room):
             left = room.free[d] - held.get(d, 0)

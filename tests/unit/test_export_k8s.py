@@ -14,14 +14,12 @@ import jsonschema
 import pytest
 import yaml
 
-from launcher.cli.export_commands import render
-from launcher.config.source import load_file
+from launcher.cli.export_commands import load_for_export, render
 from launcher.errors import LauncherError
 from launcher.export.containerfile import containerfile
 from launcher.export.k8s import export_k8s
 from launcher.export.pieces import ExportOptions
-from launcher.export.pod_config import pod_config
-from launcher.validate import load_config, load_source
+from launcher.validate import load_source
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "k8s"
@@ -38,9 +36,7 @@ def _plain_environment(monkeypatch):
 
 
 def exported(path: Path, **opts) -> list[dict]:
-    config = load_config(path, offline=True).config
-    text = pod_config(load_file(path).data, config, path.name)
-    return export_k8s(config, text, ExportOptions(**opts))
+    return export_k8s(*load_for_export(path), ExportOptions(**opts))
 
 
 # --- the validators -------------------------------------------------------------------------------------
@@ -204,9 +200,7 @@ def test_the_cli_writes_one_file_per_object(tmp_path):
 
 def test_the_image_builds_llama_cpp_under_the_key_the_pods_look_up():
     from launcher.toolchain import _key, request_for
-    path = ROOT / "configs" / "config_deepseek_v2_lite_ep.yaml"
-    config = load_config(path, offline=True).config
-    text = pod_config(load_file(path).data, config, path.name)
+    config, text = load_for_export(ROOT / "configs" / "config_deepseek_v2_lite_ep.yaml")
     file = containerfile("cann", text)
     assert "launch build --config /opt/launcher/build-config.yaml" in file and text.strip() in file
     assert "source /usr/local/Ascend/ascend-toolkit/set_env.sh" in file and "ARG BASE_IMAGE=" in file

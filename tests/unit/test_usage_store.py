@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -63,6 +64,7 @@ def test_a_corrupt_or_locked_file_is_an_error_naming_it(tmp_path):
 
 def test_since_reads_iso_and_epoch():
     assert parse_since("2026-12-04T10:00:00Z") == 1796378400.0 and parse_since("12") == 12.0
+    assert abs(parse_since("7d") - (time.time() - 7 * 86400)) < 60 and abs(parse_since("24h") - parse_since(None)) < 60
     with pytest.raises(Exception, match="ISO time"):
         parse_since("yesterday")
 
