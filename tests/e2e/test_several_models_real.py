@@ -8,14 +8,13 @@ loads and evictions happen exactly as the plan predicts."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.e2e.clients import TURNS
 from tests.e2e.netns import in_namespace, network_namespace
+from tests.e2e.pods import stop_pod
 from tests.fakes.ascend_host import ENGINE_DIR, AscendHost
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,8 +37,7 @@ def serve_turns(host: AscendHost, cfg: Path, *names: str) -> tuple[list[dict], d
             res = subprocess.run(in_namespace(ns, [sys.executable, "-c", TURNS, "http://127.0.0.1:8080", *names]),
                                  capture_output=True, text=True, timeout=300, cwd=ROOT)
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(60)
+            stop_pod(proc, 60)   # SIGTERM, then SIGKILL after the grace: nothing is left running
     log = (host.root / "launch.log").read_text(errors="replace")
     assert res.returncode == 0, res.stderr[-3000:] + log[-3000:]
     *turns, status = [json.loads(line) for line in res.stdout.splitlines()]
